@@ -1,0 +1,1 @@
+"""Domain-authentication checks: plain async Python over the resolver context."""

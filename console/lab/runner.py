@@ -1,0 +1,169 @@
+"""Starting and stopping the lab's servers in a thread of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future
+from types import MappingProxyType
+from typing import Any, Self, TypeVar
+
+from console.auth.resolver import ResolverContext
+from console.lab.dnsserver import Authority, LabDnsServer, Misbehaviour
+from console.lab.zones import LabZones, load_lab_zones
+from console.services import ServiceMap
+
+T = TypeVar("T")
+
+DEMO_DOMAINS: tuple[str, ...] = (
+    "good.test",
+    "spf-lookups.test",
+    "spf-dup.test",
+    "plusall.test",
+    "rua-unauth.test",
+    "dkim1024.test",
+    "dkim-testing.test",
+    "nomx.test",
+    "nullmx.test",
+    "sts-nopolicy.test",
+    "noptr.test",
+    "listed.test",
+    "dnssec-bogus.test",
+)
+"""One domain that does everything right, then one per mistake admins really make."""
+
+SILENT_NAMES = ("silent.test",)
+"""Never answered: exercises timeouts."""
+
+SERVFAIL_NAMES = ("servfail.test",)
+"""Always SERVFAIL: exercises "could not check" as distinct from "missing"."""
+
+
+class Lab:
+    """The lab's servers, running on loopback until `stop()`.
+
+    Args:
+        dns_delay: seconds the DNS server waits before every answer.
+        extra_zones: (origin, zone file text) pairs served besides the shipped zones
+            (the benchmarks generate a thousand domains this way).
+        silent: names the DNS server never answers.
+        servfail: names the DNS server answers with SERVFAIL.
+    """
+
+    def __init__(
+        self,
+        *,
+        dns_delay: float = 0.0,
+        extra_zones: Iterable[tuple[str, str]] = (),
+        silent: Iterable[str] = SILENT_NAMES,
+        servfail: Iterable[str] = SERVFAIL_NAMES,
+    ) -> None:
+        self._dns_delay = dns_delay
+        self._extra_zones = tuple(extra_zones)
+        self._silent = tuple(silent)
+        self._servfail = tuple(servfail)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stoppers: list[Callable[[], Awaitable[None]]] = []
+        self.zones: LabZones | None = None
+        self.dns: LabDnsServer | None = None
+        self.ports: dict[int, int] = {}
+        self.host_ports: dict[tuple[str, int], int] = {}
+        self.cafile = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run_loop, args=(ready,), name="mailscope-lab", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+        self.call(self._start_servers())
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        try:
+            self.call(self._stop_servers(), timeout=5)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop = None
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run_loop(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        loop.call_soon(ready.set)
+        loop.run_forever()
+        loop.close()
+
+    def call(self, coroutine: Awaitable[T], timeout: float = 30) -> T:
+        """Run `coroutine` on the lab's loop from another thread and wait for it."""
+        assert self._loop is not None, "the lab is not running"
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)  # type: ignore[arg-type]
+        return future.result(timeout)
+
+    async def _start_servers(self) -> None:
+        # Signing generates keys and RRSIGs: done here, off the caller's thread.
+        self.zones = load_lab_zones(self._extra_zones)
+        authority = Authority(self.zones.zones, self.zones.signed)
+        behaviour = Misbehaviour.build(self._dns_delay, self._silent, self._servfail)
+        self.dns = LabDnsServer(authority, behaviour=behaviour)
+        await self.dns.start()
+        self._stoppers.append(self.dns.stop)
+
+    async def _stop_servers(self) -> None:
+        for stopper in reversed(self._stoppers):
+            await stopper()
+        self._stoppers.clear()
+
+    def register(self, stopper: Callable[[], Awaitable[None]]) -> None:
+        """Have `stopper` awaited on the lab's loop when the lab stops."""
+        self._stoppers.append(stopper)
+
+    # -- what the console needs to reach it -------------------------------------------
+
+    @property
+    def nameserver(self) -> str:
+        """`127.0.0.1:PORT`: what `--nameserver` takes."""
+        assert self.dns is not None, "the lab is not running"
+        return self.dns.address
+
+    @property
+    def services(self) -> ServiceMap:
+        return ServiceMap(
+            ports=MappingProxyType(dict(self.ports)),
+            host_ports=MappingProxyType(dict(self.host_ports)),
+            cafile=self.cafile,
+        )
+
+    def resolver(self, **options: Any) -> ResolverContext:
+        """A resolver context that asks the lab's DNS and knows the lab's services."""
+        options.setdefault("timeout", 2.0)
+        anchors = (self.zones.trust_anchor,) if self.zones and self.zones.trust_anchor else ()
+        return ResolverContext.from_options(
+            [self.nameserver], services=self.services, trust_anchors=anchors, **options
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The lab's addresses, as `mailscope lab` prints them."""
+        return {
+            "dns": self.nameserver,
+            "ports": {str(k): v for k, v in sorted(self.ports.items())},
+            "cafile": str(self.cafile) if self.cafile else None,
+            "domains": list(DEMO_DOMAINS),
+        }

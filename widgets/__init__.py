@@ -1,0 +1,1 @@
+"""Reusable, presentational Textual widgets fed plain model data."""
