@@ -25,9 +25,7 @@ class ServiceMap:
     """
 
     ports: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
-    host_ports: Mapping[tuple[str, int], int] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    host_ports: Mapping[tuple[str, int], int] = field(default_factory=lambda: MappingProxyType({}))
     cafile: Path | None = None
 
     def port_for(self, host: str, port: int) -> int:

@@ -96,7 +96,9 @@ async def audit_domain(
         name = normalize_domain(domain)
     except InvalidDomain as exc:
         return Report(domain=domain.strip(), error=str(exc))
-    wanted = [(cid, target) for cid, target in CHECKS if not options.checks or cid in options.checks]
+    wanted = [
+        (cid, target) for cid, target in CHECKS if not options.checks or cid in options.checks
+    ]
 
     async def run(check_id: str, target: str) -> CheckResult:
         result = await _run_one(check_id, _load(target), ctx, name, options)

@@ -9,9 +9,10 @@ DEFAULT_DNSBLS: tuple[str, ...] = (
     "bl.spamcop.net",
     "b.barracudacentral.org",
     "psbl.surriel.com",
-    "dnsbl.sorbs.net",
 )
-"""Public IP blocklists checked by default (each documents its return codes)."""
+"""Public IP blocklists checked by default (each documents its return codes).
+
+SORBS is left out: it was decommissioned in June 2024."""
 
 
 @dataclass(frozen=True, slots=True)

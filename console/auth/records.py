@@ -27,7 +27,9 @@ def normalize_domain(text: str) -> str:
     if any(ch.isspace() for ch in candidate) or "/" in candidate or "@" in candidate:
         raise InvalidDomain(f"{candidate!r} is not a domain name")
     try:
-        ascii_name = candidate.encode("idna").decode("ascii") if not candidate.isascii() else candidate
+        ascii_name = (
+            candidate.encode("idna").decode("ascii") if not candidate.isascii() else candidate
+        )
         name = dns.name.from_text(ascii_name)
     except (UnicodeError, dns.exception.DNSException) as exc:
         raise InvalidDomain(f"{candidate!r} is not a valid domain name: {exc}") from None
@@ -35,7 +37,9 @@ def normalize_domain(text: str) -> str:
         raise InvalidDomain(f"{candidate!r} is a top-level domain, not a mail domain")
     for label in name.labels[:-1]:
         if not re.fullmatch(rb"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?|\*", label):
-            raise InvalidDomain(f"{candidate!r}: label {label.decode(errors='replace')!r} is not valid in a host name")
+            raise InvalidDomain(
+                f"{candidate!r}: label {label.decode(errors='replace')!r} is not valid in a host name"
+            )
     return name.to_text(omit_final_dot=True).lower()
 
 

@@ -132,9 +132,7 @@ class Lookup:
 
     def texts(self) -> list[str]:
         """Each TXT record's strings concatenated without separators (RFC 7208 3.3)."""
-        return [
-            b"".join(strings).decode("utf-8", "replace") for strings in self.txt_strings()
-        ]
+        return [b"".join(strings).decode("utf-8", "replace") for strings in self.txt_strings()]
 
     def addresses(self) -> list[str]:
         return [record.address for record in self.records if hasattr(record, "address")]
@@ -272,7 +270,9 @@ class ResolverContext:
         resolver.retry_servfail = False
         if dnssec:
             resolver.use_edns(0, dns.flags.DO, 1232)
-            resolver.flags = dns.flags.RD | dns.flags.AD
+            # CD: a validating upstream must hand over bogus data instead of SERVFAIL,
+            # so the DNSSEC check can say *why* a chain is broken.
+            resolver.flags = dns.flags.RD | dns.flags.CD
         else:
             resolver.use_edns(0, 0, 1232)
         return resolver
@@ -430,4 +430,3 @@ def _failure_text(exc: dns.resolver.NoNameservers) -> str:
 def _server_text(server: str) -> str:
     """dnspython names servers `Do53:ADDRESS@PORT`; messages want the address alone."""
     return server.removeprefix("Do53:").split("@", 1)[0]
-

@@ -6,11 +6,14 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Self, TypeVar
 
 from console.auth.resolver import ResolverContext
+from console.lab.ca import LabCA
 from console.lab.dnsserver import Authority, LabDnsServer, Misbehaviour
+from console.lab.https_server import LabHttpsServer
 from console.lab.zones import LabZones, load_lab_zones
 from console.services import ServiceMap
 
@@ -30,6 +33,9 @@ DEMO_DOMAINS: tuple[str, ...] = (
     "noptr.test",
     "listed.test",
     "dnssec-bogus.test",
+    "dnssec-expired.test",
+    "fcrdns-generic.test",
+    "fcrdns-mismatch.test",
 )
 """One domain that does everything right, then one per mistake admins really make."""
 
@@ -70,7 +76,9 @@ class Lab:
         self.dns: LabDnsServer | None = None
         self.ports: dict[int, int] = {}
         self.host_ports: dict[tuple[str, int], int] = {}
-        self.cafile = None
+        self.cafile: Path | None = None
+        self.ca: LabCA | None = None
+        self.https: LabHttpsServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -125,6 +133,20 @@ class Lab:
         self.dns = LabDnsServer(authority, behaviour=behaviour)
         await self.dns.start()
         self._stoppers.append(self.dns.stop)
+
+        # The lab CA signs every lab certificate; clients trust it through ServiceMap.cafile.
+        ca = LabCA()
+        self.ca = ca
+        self.cafile = ca.cafile
+
+        async def remove_ca() -> None:
+            ca.cleanup()
+
+        self.register(remove_ca)  # stoppers run in reverse: the CA goes after its servers
+        self.https = LabHttpsServer(ca)
+        await self.https.start()
+        self.register(self.https.stop)
+        self.ports[443] = self.https.port
 
     async def _stop_servers(self) -> None:
         for stopper in reversed(self._stoppers):

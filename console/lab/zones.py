@@ -20,11 +20,14 @@ from console.lab.dnsserver import ZoneSet
 
 ZONE_SUFFIX = ".zone"
 
-SIGNED_ZONES = ("good.test", "dnssec-bogus.test")
+SIGNED_ZONES = ("good.test", "dnssec-bogus.test", "dnssec-expired.test")
 """Child zones signed at start-up, each with a DS in the signed `test.` zone."""
 
 BOGUS_DS_ZONES = ("dnssec-bogus.test",)
 """Zones whose DS in the parent deliberately matches no key: their answers are bogus."""
+
+EXPIRED_ZONES = ("dnssec-expired.test",)
+"""Zones whose signatures ran out ten days ago, as when a signer silently stops."""
 
 
 @dataclass(slots=True)
@@ -50,9 +53,7 @@ def parse_zone(origin: str, text: str) -> dns.zone.Zone:
     return dns.zone.from_text(text, origin=origin, relativize=False, check_origin=True)
 
 
-def load_lab_zones(
-    extra: Iterable[tuple[str, str]] = (), *, sign: bool = True
-) -> LabZones:
+def load_lab_zones(extra: Iterable[tuple[str, str]] = (), *, sign: bool = True) -> LabZones:
     """Parse the shipped zones (plus `extra` (origin, text) pairs) and sign the demo ones."""
     texts = read_zone_texts()
     texts.update(dict(extra))
@@ -67,21 +68,23 @@ def load_lab_zones(
 
 def _new_key(flags: int) -> tuple[ed25519.Ed25519PrivateKey, dns.rdtypes.ANY.DNSKEY.DNSKEY]:
     private = ed25519.Ed25519PrivateKey.generate()
-    dnskey = dns.dnssec.make_dnskey(
-        private.public_key(), dns.dnssec.Algorithm.ED25519, flags=flags
-    )
+    dnskey = dns.dnssec.make_dnskey(private.public_key(), dns.dnssec.Algorithm.ED25519, flags=flags)
     return private, dnskey
 
 
-def _sign_zone(zone: dns.zone.Zone) -> dns.rdtypes.ANY.DNSKEY.DNSKEY:
+def _sign_zone(zone: dns.zone.Zone, *, expired: bool = False) -> dns.rdtypes.ANY.DNSKEY.DNSKEY:
     """Sign with one key (KSK and ZSK in one, as many small zones do); return it."""
     private, dnskey = _new_key(flags=257)
     now = dt.datetime.now(dt.UTC)
+    if expired:
+        inception, expiration = now - dt.timedelta(days=40), now - dt.timedelta(days=10)
+    else:
+        inception, expiration = now - dt.timedelta(days=1), now + dt.timedelta(days=30)
     dns.dnssec.sign_zone(
         zone,
         keys=[(private, dnskey)],
-        inception=now - dt.timedelta(days=1),
-        expiration=now + dt.timedelta(days=30),
+        inception=inception,
+        expiration=expiration,
         dnskey_ttl=300,
     )
     return dnskey
@@ -98,7 +101,7 @@ def _sign(lab: LabZones) -> None:
             zone = lab.zones.zones.get(origin)
             if zone is None:
                 continue
-            dnskey = _sign_zone(zone)
+            dnskey = _sign_zone(zone, expired=origin_text in EXPIRED_ZONES)
             lab.signed[origin] = True
             if origin_text in BOGUS_DS_ZONES:
                 _, dnskey = _new_key(flags=257)  # a DS for a key the zone never used

@@ -1,0 +1,396 @@
+"""The command line: `mailscope [DOMAIN]`, `demo`, `lab`, `check`, `spf`.
+
+Only argparse is imported up front, so `mailscope check --help` answers at once; the
+engines are imported once a command runs, and Textual only when the console opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.auth.resolver import ResolverContext
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_ERROR = 2
+
+COMMANDS = ("demo", "lab", "check", "spf")
+
+_EPILOG = """\
+exit status: 0 when nothing failed, 1 when a check failed or could not be
+determined (DNS timeout, SERVFAIL), 2 for a usage or runtime error.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line, not a usage dump, on a bad argument."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_ERROR, f"mailscope: {message} (see {self.prog} --help)\n")
+
+
+def _add_resolver_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--nameserver",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="query this server instead of the system resolver (repeatable), e.g. the "
+        "domain's authoritative servers right after an edit, or the lab's DNS",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds each DNS question may take, retries included (default 5)",
+    )
+    parser.add_argument(
+        "--lab",
+        action="store_true",
+        help="start the embedded lab in this process and ask its DNS, HTTPS and other "
+        "servers (the demo domains end in .test)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="configuration file")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value > 3600:
+        raise argparse.ArgumentTypeError("must be between 0 and 3600 seconds")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mailscope",
+        description="A deliverability console for the terminal: will our mail reach the "
+        "inbox, and if not, why?",
+        epilog="commands: demo, lab, check, spf (mailscope COMMAND --help)\n\n" + _EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="open the console on the embedded lab")
+    demo.add_argument("--config", type=Path, metavar="FILE", help="configuration file")
+
+    lab = commands.add_parser("lab", help="run the lab headless and print its addresses")
+    lab.add_argument(
+        "--dns-delay",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="milliseconds the lab DNS waits before every answer",
+    )
+    lab.add_argument("--json", action="store_true", help="print the addresses as JSON")
+
+    check = commands.add_parser(
+        "check",
+        help="domain-authentication audit",
+        description="Audit SPF, DMARC, DKIM, MX, MTA-STS, TLS-RPT, BIMI, DNSSEC, reverse "
+        "DNS and blocklists of each DOMAIN, with the exact fix for each problem.",
+        epilog=_EPILOG,
+    )
+    check.add_argument("domains", nargs="*", metavar="DOMAIN")
+    check.add_argument(
+        "--file", type=Path, metavar="F", help="read domains from F, one a line ('-': stdin)"
+    )
+    check.add_argument(
+        "--selector", action="append", default=[], metavar="S", help="DKIM selector to check"
+    )
+    check.add_argument(
+        "--ip",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="sending IP address to check for reverse DNS and blocklistings",
+    )
+    check.add_argument(
+        "--dnsbl",
+        action="append",
+        default=[],
+        metavar="ZONE",
+        help="blocklist zone to query instead of the default set (repeatable)",
+    )
+    check.add_argument(
+        "--checks", metavar="IDS", help="comma-separated check ids to run (default: all)"
+    )
+    check.add_argument(
+        "--no-discovery",
+        action="store_true",
+        help="check only the --selector DKIM selectors, not the well-known ones",
+    )
+    check.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="domains audited at once with --file (default 32)",
+    )
+    _add_resolver_options(check)
+
+    spf = commands.add_parser(
+        "spf",
+        help="RFC 7208 check_host(): would this IP pass SPF for this sender?",
+        description="Evaluate SPF exactly as a receiver does (RFC 7208 check_host()).",
+    )
+    spf.add_argument("--ip", required=True, metavar="IP", help="the connecting client's address")
+    spf.add_argument(
+        "--sender",
+        required=True,
+        metavar="ADDR",
+        help="MAIL FROM address; '' is the null reverse-path (postmaster@HELO is used)",
+    )
+    spf.add_argument("--helo", required=True, metavar="NAME", help="the HELO/EHLO name")
+    _add_resolver_options(spf)
+    return parser
+
+
+def _version() -> str:
+    from console import __version__
+
+    return f"mailscope {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        first = args_list[0] if args_list else ""
+        if first not in COMMANDS and first not in ("-h", "--help", "--version"):
+            return _open_console(args_list)
+        args = build_parser().parse_args(args_list)
+        if args.command is None:
+            return _open_console([])
+        handler = {"demo": _cmd_demo, "lab": _cmd_lab, "check": _cmd_check, "spf": _cmd_spf}
+        return handler[args.command](args)
+    except KeyboardInterrupt:
+        print("mailscope: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # `mailscope check ... | head`: the reader left, nothing to say
+        return EXIT_OK
+    except Exception as exc:
+        from console.errors import MailscopeError
+
+        if isinstance(exc, MailscopeError):
+            print(f"mailscope: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
+
+
+def _open_console(args_list: list[str]) -> int:
+    parser = _Parser(prog="mailscope", description="Open the console (on DOMAIN).")
+    parser.add_argument("domain", nargs="?", metavar="DOMAIN")
+    parser.add_argument("--nameserver", action="append", default=[], metavar="HOST[:PORT]")
+    parser.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS")
+    parser.add_argument("--config", type=Path, metavar="FILE")
+    args = parser.parse_args(args_list)
+    return _run_console(
+        args.domain,
+        demo=False,
+        config=args.config,
+        nameservers=args.nameserver,
+        timeout=args.timeout,
+    )
+
+
+def _run_console(
+    domain: str | None,
+    *,
+    demo: bool,
+    config: Path | None,
+    nameservers: Sequence[str] = (),
+    timeout: float | None = None,
+) -> int:
+    if not sys.stdout.isatty():
+        hint = f"mailscope check {domain} --json" if domain else "mailscope check DOMAIN --json"
+        print(f"mailscope: the console needs a terminal; for scripts use `{hint}`", file=sys.stderr)
+        return EXIT_ERROR
+    from console.app import run_console
+
+    return run_console(
+        domain, demo=demo, config_path=config, nameservers=nameservers, timeout=timeout
+    )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    return _run_console(None, demo=True, config=args.config)
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    import json
+    import threading
+
+    from console.lab import Lab
+
+    lab = Lab(dns_delay=max(0.0, args.dns_delay) / 1000).start()
+    try:
+        info = lab.describe()
+        if args.json:
+            print(json.dumps(info), flush=True)
+        else:
+            print(
+                f"lab DNS      {info['dns']}   (mailscope check DOMAIN --nameserver {info['dns']})"
+            )
+            for well_known, actual in info["ports"].items():
+                print(f"port {well_known:<7} 127.0.0.1:{actual}")
+            if info["cafile"]:
+                print(f"lab CA       {info['cafile']}")
+            print("domains      " + " ".join(info["domains"]))
+            print("Ctrl-C stops the lab.", flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lab.stop()
+    return EXIT_OK
+
+
+def _read_domains(args: argparse.Namespace) -> Iterator[str]:
+    yield from args.domains
+    if args.file is None:
+        return
+    try:
+        handle = sys.stdin if str(args.file) == "-" else args.file.open(encoding="utf-8")
+    except OSError as exc:
+        from console.errors import MailscopeError
+
+        raise MailscopeError(f"cannot read {args.file}", exc.strerror or str(exc)) from None
+    with handle:
+        for line in handle:
+            name = line.split("#", 1)[0].strip()
+            if name:
+                yield name
+
+
+@contextlib.contextmanager
+def _resolver_context(args: argparse.Namespace) -> Iterator[ResolverContext]:
+    """The context a headless command asks DNS through: the lab's with --lab."""
+    from console.auth.resolver import ResolverContext
+    from console.errors import MailscopeError
+
+    concurrency = max(64, 8 * getattr(args, "concurrency", 8))
+    if args.lab:
+        if args.nameserver:
+            raise MailscopeError("--lab and --nameserver", "the lab brings its own nameserver")
+        from console.lab import Lab
+
+        with Lab() as lab:
+            yield lab.resolver(timeout=args.timeout, concurrency=concurrency)
+        return
+    try:
+        ctx = ResolverContext.from_options(
+            args.nameserver, timeout=args.timeout, concurrency=concurrency
+        )
+    except ValueError as exc:
+        raise MailscopeError("bad --nameserver", str(exc)) from None
+    yield ctx
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from console.auth.audit import CHECK_IDS, audit_many
+    from console.auth.options import DEFAULT_DNSBLS, AuditOptions
+    from console.errors import MailscopeError
+    from console.output import ReportPrinter
+
+    if not args.domains and args.file is None:
+        raise MailscopeError("no domain", "give a DOMAIN or --file F")
+    checks: tuple[str, ...] = ()
+    if args.checks:
+        checks = tuple(part.strip() for part in args.checks.split(",") if part.strip())
+        unknown = [check for check in checks if check not in CHECK_IDS]
+        if unknown:
+            raise MailscopeError(
+                f"unknown check {unknown[0]!r}", "choose from " + ", ".join(CHECK_IDS)
+            )
+    ips = tuple(args.ip)
+    for ip in ips:
+        _validate_ip(ip)
+    options = AuditOptions(
+        selectors=tuple(args.selector),
+        ips=ips,
+        dnsbls=tuple(args.dnsbl) or DEFAULT_DNSBLS,
+        checks=checks,
+        discover_selectors=not args.no_discovery,
+    )
+    printer = ReportPrinter(json_lines=args.json)
+
+    async def run(ctx: ResolverContext) -> int:
+        worst = EXIT_OK
+        domains = _read_domains(args)
+        async for report in audit_many(ctx, domains, options, concurrency=args.concurrency):
+            printer.print(report)
+            worst = max(worst, _exit_for(report))
+        return worst
+
+    with _resolver_context(args) as ctx:
+        return asyncio.run(run(ctx))
+
+
+def _exit_for(report) -> int:
+    from console.model import Status
+
+    if report.error:
+        return EXIT_ERROR
+    if report.status in (Status.FAIL, Status.ERROR):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _validate_ip(text: str) -> None:
+    import ipaddress
+
+    from console.errors import MailscopeError
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise MailscopeError(
+            f"bad address {text!r}", "--ip takes an IPv4 or IPv6 address"
+        ) from None
+
+
+def _cmd_spf(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from console.auth.spf_eval import check_host
+    from console.errors import MailscopeError
+
+    _validate_ip(args.ip)
+    sender = args.sender.strip()
+    domain = sender.rpartition("@")[2] if sender else args.helo
+    if not domain:
+        raise MailscopeError("no domain", "--sender has no domain and --helo is empty")
+    with _resolver_context(args) as ctx:
+        verdict = asyncio.run(check_host(ctx, args.ip, domain, sender, args.helo))
+    if args.json:
+        print(json.dumps(verdict.to_dict()))
+    else:
+        from console.output import print_spf_verdict
+
+        print_spf_verdict(verdict, ip=args.ip, domain=domain)
+    return EXIT_OK if verdict.result == "pass" else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
