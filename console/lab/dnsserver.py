@@ -253,6 +253,9 @@ class LabDnsServer:
         loop = asyncio.get_running_loop()
         for _ in range(20):
             udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            # Bulk audits send bursts of hundreds of queries; the default buffer drops
+            # some, and each drop costs the client a retry timeout.
+            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
             udp_sock.bind((self.host, self.port))
             port = udp_sock.getsockname()[1]
             tcp_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -133,6 +133,7 @@ class Lab:
         self.dns = LabDnsServer(authority, behaviour=behaviour)
         await self.dns.start()
         self._stoppers.append(self.dns.stop)
+        self.ports[53] = self.dns.port  # asking the lab's nameservers "directly" lands here
 
         # The lab CA signs every lab certificate; clients trust it through ServiceMap.cafile.
         ca = LabCA()
