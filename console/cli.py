@@ -373,12 +373,12 @@ def _cmd_spf(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from console.auth.spf_eval import check_host
+    from console.auth.spf_eval import check_host, identity
     from console.errors import MailscopeError
 
     _validate_ip(args.ip)
     sender = args.sender.strip()
-    domain = sender.rpartition("@")[2] if sender else args.helo
+    _, domain = identity(sender, args.helo)
     if not domain:
         raise MailscopeError("no domain", "--sender has no domain and --helo is empty")
     with _resolver_context(args) as ctx:

@@ -9,6 +9,7 @@ costs its longest chain of dependent queries, not the sum of them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Protocol
@@ -123,22 +124,33 @@ async def audit_many(
     constant memory; each audit gets its own cache (`ctx.for_audit()`).
     """
     iterator = iter(domains)
-    queue: asyncio.Queue[Report | None] = asyncio.Queue(maxsize=concurrency)
+    queue: asyncio.Queue[Report | BaseException | None] = asyncio.Queue(maxsize=concurrency)
 
     async def worker() -> None:
-        for domain in iterator:
-            await queue.put(await audit_domain(ctx.for_audit(), domain, options))
-        await queue.put(None)
+        try:
+            for domain in iterator:
+                # A fresh contextvars.Context per audit: the resolver's dependency-depth
+                # counter must not carry over from the previous domain of this worker.
+                audit = asyncio.create_task(
+                    audit_domain(ctx.for_audit(), domain, options), context=contextvars.Context()
+                )
+                await queue.put(await audit)
+        except Exception as exc:  # e.g. the domain file became unreadable: tell the reader
+            await queue.put(exc)
+        finally:
+            await queue.put(None)
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
     finished = 0
     try:
         while finished < len(workers):
-            report = await queue.get()
-            if report is None:
+            item = await queue.get()
+            if item is None:
                 finished += 1
+            elif isinstance(item, BaseException):
+                raise item
             else:
-                yield report
+                yield item
     finally:
         for task in workers:
             task.cancel()

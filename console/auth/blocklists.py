@@ -373,11 +373,11 @@ async def check_blocklists(
             # Probed only when there is something to look up: a bulk audit of domains
             # without mail hosts spends none of the lists' free-use quota.
             health_tasks = [asyncio.ensure_future(_health(ctx, info)) for info in infos]
-        mx_results = await asyncio.gather(
+        mx_results = await ctx.gather(
             *(_lookup(ctx, target, info) for target in new for info in infos)
         )
-        results = [*(await asyncio.gather(*sending_tasks.values())), *mx_results]
-        health = await asyncio.gather(*health_tasks)
+        results = [*(await ctx.gather(*sending_tasks.values())), *mx_results]
+        health = await ctx.gather(*health_tasks)
     finally:
         for task in [*health_tasks, *sending_tasks.values()]:
             task.cancel()  # only matters when cancelled midway; done tasks ignore it

@@ -9,7 +9,6 @@ raised.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import dataclasses
@@ -414,7 +413,7 @@ async def check_dkim(ctx: ResolverContext, domain: str, options: AuditOptions) -
     queries = [ctx.query(f"{p.selector}._domainkey.{domain}", "TXT") for p in probes.values()]
     queries.append(ctx.query(wildcard_name, "TXT"))
     queries.append(ctx.query(domain, "MX"))
-    *answers, wildcard_lookup, mx_lookup = await asyncio.gather(*queries)
+    *answers, wildcard_lookup, mx_lookup = await ctx.gather(*queries)
     for probe, lookup in zip(probes.values(), answers, strict=True):
         probe.lookup = lookup
     wildcard = sorted(wildcard_lookup.texts()) if wildcard_lookup.ok else []

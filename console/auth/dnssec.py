@@ -18,7 +18,6 @@ unsigned, never a broken one look valid.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
@@ -277,7 +276,7 @@ async def _ask_everything(
     questions.append((domain, "MX"))
     if (domain, "SOA") not in questions:
         questions.append((domain, "SOA"))
-    lookups = await asyncio.gather(
+    lookups = await ctx.gather(
         *(ctx.query(_text(name), rdtype, dnssec=True) for name, rdtype in questions)
     )
     return dict(zip(questions, lookups, strict=True))

@@ -183,7 +183,7 @@ async def reverse_dns(
     entry.ptr = sorted(
         {record.target.to_text(omit_final_dot=True).lower() for record in lookup.records}
     )
-    results = await asyncio.gather(*(_forward(ctx, name, entry.address) for name in entry.ptr))
+    results = await ctx.gather(*(_forward(ctx, name, entry.address) for name in entry.ptr))
     for name, (confirmed, error) in zip(entry.ptr, results, strict=True):
         if confirmed:
             entry.confirmed.append(name)
@@ -219,7 +219,7 @@ async def check_fcrdns(
     sending = [asyncio.ensure_future(reverse_dns(ctx, ip, ROLE_SENDING)) for ip in ips]
     try:
         mx = await mx_hosts(ctx, domain)
-        mx_entries = await asyncio.gather(
+        mx_entries = await ctx.gather(
             *(
                 reverse_dns(ctx, address, ROLE_MX, host.host)
                 for host in mx.hosts
@@ -227,7 +227,7 @@ async def check_fcrdns(
                 for address in host.addresses
             )
         )
-        sent = await asyncio.gather(*sending)
+        sent = await ctx.gather(*sending)
     finally:
         for task in sending:
             task.cancel()  # only matters when cancelled midway; done tasks ignore it

@@ -9,7 +9,6 @@ call free). `check_mx` turns its result into findings: missing MX, null MX (RFC
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,7 +149,7 @@ def _is_ip_literal(host: str) -> bool:
 
 async def _resolve(ctx: ResolverContext, host: MxHost) -> tuple[Lookup, ...]:
     """Fill in `host`'s addresses, canonical name and error; return the lookups made."""
-    lookups = await asyncio.gather(ctx.query(host.host, "A"), ctx.query(host.host, "AAAA"))
+    lookups = await ctx.gather(ctx.query(host.host, "A"), ctx.query(host.host, "AAAA"))
     host.addresses = [address for lookup in lookups for address in lookup.addresses()]
     chains = [lookup.cnames for lookup in lookups if lookup.cnames]
     host.cname = chains[0][-1] if chains else None
@@ -205,7 +204,7 @@ async def mx_hosts(ctx: ResolverContext, domain: str) -> MxResult:
     for host in result.hosts:
         if host.ip_literal:
             host.error = f"{host.host} is an IP address, not a host name"
-    await asyncio.gather(*(_resolve(ctx, host) for host in result.hosts if not host.ip_literal))
+    await ctx.gather(*(_resolve(ctx, host) for host in result.hosts if not host.ip_literal))
     return result
 
 

@@ -37,9 +37,8 @@ def normalize_domain(text: str) -> str:
         raise InvalidDomain(f"{candidate!r} is a top-level domain, not a mail domain")
     for label in name.labels[:-1]:
         if not re.fullmatch(rb"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?|\*", label):
-            raise InvalidDomain(
-                f"{candidate!r}: label {label.decode(errors='replace')!r} is not valid in a host name"
-            )
+            shown = label.decode(errors="replace")
+            raise InvalidDomain(f"{candidate!r}: label {shown!r} is not valid in a host name")
     return name.to_text(omit_final_dot=True).lower()
 
 

@@ -15,9 +15,9 @@ import enum
 import ipaddress
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import dns.asyncresolver
 import dns.exception
@@ -32,6 +32,8 @@ import dns.resolver
 import dns.rrset
 
 from console.services import ServiceMap
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_RETRIES = 1
@@ -202,6 +204,7 @@ class ResolverContext:
     _cache: dict[tuple[str, str, bool], asyncio.Future[Lookup]] = field(
         default_factory=dict, repr=False
     )
+    _depths: dict[tuple[str, str, bool], int] = field(default_factory=dict, repr=False)
     _shared: _Shared | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -277,18 +280,36 @@ class ResolverContext:
             resolver.use_edns(0, 0, 1232)
         return resolver
 
+    async def gather(self, *awaitables: Awaitable[T]) -> list[T]:
+        """`asyncio.gather` that keeps the dependency depth: after it, the caller is as
+        deep as its deepest child, so a query that depends on their results counts one
+        more. (Plain gather runs children in copied contexts and forgets their depth.)
+        """
+
+        async def tracked(awaitable: Awaitable[T]) -> tuple[T, int]:
+            result = await awaitable
+            return result, _depth.get()
+
+        pairs = await asyncio.gather(*(tracked(awaitable) for awaitable in awaitables))
+        _depth.set(max([_depth.get(), *(depth for _, depth in pairs)]))
+        return [result for result, _ in pairs]
+
     async def query(self, name: str, rdtype: str, *, dnssec: bool = False) -> Lookup:
         """Ask for `name`/`rdtype`; never raises for DNS trouble, returns an ERROR Lookup.
 
         Identical questions within one audit share one answer and one packet.
         """
         key = (name.lower().rstrip("."), rdtype.upper(), dnssec)
-        depth = _depth.get() + 1
         cached = self._cache.get(key)
         if cached is not None:
             self.stats.cache_hits += 1
+            # Asked before (maybe by another check): this costs no round trip of its own,
+            # only waiting for the one already made, so the chain is as deep as that one.
+            depth = max(_depth.get(), self._depths.get(key, 0))
             result = await asyncio.shield(cached)
         else:
+            depth = _depth.get() + 1
+            self._depths[key] = depth
             future: asyncio.Future[Lookup] = asyncio.get_running_loop().create_future()
             self._cache[key] = future
             try:

@@ -7,7 +7,6 @@ one to tell.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -187,7 +186,7 @@ async def check_tls_rpt(ctx: ResolverContext, domain: str, options: AuditOptions
     """
     del options
     owner = owner_name(domain)
-    lookup, mx_lookup = await asyncio.gather(ctx.query(owner, "TXT"), ctx.query(domain, "MX"))
+    lookup, mx_lookup = await ctx.gather(ctx.query(owner, "TXT"), ctx.query(domain, "MX"))
     texts = lookup.texts() if lookup.ok else []
     data: dict[str, Any] = {"record": None, "rua": [], "records": texts}
     if lookup.failed:

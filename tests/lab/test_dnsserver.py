@@ -98,7 +98,8 @@ async def test_silent_names_time_out_and_servfail_names_fail(lab: Lab) -> None:
     assert "within" in (silent.error or "")
     assert time.monotonic() - started < 2
     assert failing.outcome is Outcome.ERROR
-    assert failing.error is not None and failing.error.startswith("SERVFAIL from 127.0.0.1:")
+    assert failing.error is not None
+    assert failing.error.startswith("SERVFAIL from 127.0.0.1:")
 
 
 def test_delay_is_applied_to_every_answer() -> None:

@@ -1,0 +1,177 @@
+"""The command line, end to end against the lab: output shapes, exit codes, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from console.cli import main
+from console.lab import Lab
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_check_json_lines_follow_the_design_shape(lab: Lab, capsys) -> None:
+    code, out, _ = run(
+        capsys,
+        "check",
+        "good.test",
+        "plusall.test",
+        "--json",
+        "--nameserver",
+        lab.nameserver,
+        "--checks",
+        "spf,dmarc,mx",
+    )
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert sorted(report["domain"] for report in lines) == ["good.test", "plusall.test"]
+    by_domain = {report["domain"]: report for report in lines}
+    good = by_domain["good.test"]
+    assert good["checked_at"].endswith("Z")
+    assert [check["id"] for check in good["checks"]] == ["spf", "dmarc", "mx"]
+    spf = good["checks"][0]
+    assert spf["status"] == "pass"
+    assert spf["data"]["lookups"] == 5
+    assert spf["data"]["void_lookups"] == 0
+    plus_all = by_domain["plusall.test"]["checks"][0]
+    assert plus_all["status"] == "fail"
+    assert any(f["code"] == "spf.plus-all" and f["fix"] for f in plus_all["findings"])
+    assert code == 1, "a failed check makes the exit status 1"
+
+
+def test_check_passing_domain_exits_zero(lab: Lab, capsys) -> None:
+    code, out, _ = run(
+        capsys, "check", "good.test", "--nameserver", lab.nameserver, "--checks", "spf,dmarc,mx"
+    )
+    assert code == 0
+    assert "good.test" in out
+    assert "spf" in out
+
+
+def test_check_with_the_in_process_lab_reaches_its_https_server(capsys) -> None:
+    code, out, _ = run(capsys, "check", "good.test", "--lab", "--json", "--checks", "mta-sts")
+    report = json.loads(out)
+    assert report["checks"][0]["status"] == "pass", report
+    assert code == 0
+
+
+def test_file_mode_reads_comments_and_blank_lines(lab: Lab, tmp_path, capsys) -> None:
+    listing = tmp_path / "domains.txt"
+    listing.write_text("# demo domains\ngood.test\n\nnullmx.test  # sends nothing\n")
+    code, out, _ = run(
+        capsys,
+        "check",
+        "--file",
+        str(listing),
+        "--json",
+        "--nameserver",
+        lab.nameserver,
+        "--checks",
+        "spf",
+    )
+    assert sorted(json.loads(line)["domain"] for line in out.splitlines()) == [
+        "good.test",
+        "nullmx.test",
+    ]
+    assert code == 0
+
+
+def test_dns_failure_is_error_not_missing_and_exits_one(lab: Lab, capsys) -> None:
+    code, out, _ = run(
+        capsys,
+        "check",
+        "servfail.test",
+        "--json",
+        "--nameserver",
+        lab.nameserver,
+        "--checks",
+        "spf,dmarc",
+    )
+    report = json.loads(out)
+    assert {check["status"] for check in report["checks"]} == {"error"}
+    assert "SERVFAIL" in json.dumps(report)
+    assert code == 1
+
+
+def test_invalid_domain_is_reported_and_exits_two(lab: Lab, capsys) -> None:
+    code, out, err = run(capsys, "check", "not a domain", "--json", "--nameserver", lab.nameserver)
+    report = json.loads(out)
+    assert report["status"] == "error"
+    assert "not a domain" in report["error"]
+    assert code == 2
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check"], "no domain"),
+        (["check", "good.test", "--checks", "spf,bogus"], "unknown check 'bogus'"),
+        (["check", "good.test", "--ip", "300.1.2.3"], "bad address"),
+        (["check", "good.test", "--nameserver", "127.0.0.1:99999"], "bad --nameserver"),
+        (["check", "--file", "/nonexistent/domains.txt"], "cannot read"),
+        (["check", "good.test", "--timeout", "-1"], "--timeout"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_two(capsys, argv, message) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_spf_command_json_shape(lab: Lab, capsys) -> None:
+    code, out, _ = run(
+        capsys,
+        "spf",
+        "--ip",
+        "192.0.2.10",
+        "--sender",
+        "alice@good.test",
+        "--helo",
+        "mail.good.test",
+        "--json",
+        "--nameserver",
+        lab.nameserver,
+    )
+    verdict = json.loads(out)
+    assert list(verdict)[:4] == ["result", "explanation", "mechanism", "lookups"]
+    assert verdict["result"] == "pass"
+    assert code == 0
+
+
+def test_spf_command_null_sender_uses_helo(lab: Lab, capsys) -> None:
+    code, out, _ = run(
+        capsys,
+        "spf",
+        "--ip",
+        "203.0.113.99",
+        "--sender",
+        "",
+        "--helo",
+        "good.test",
+        "--json",
+        "--nameserver",
+        lab.nameserver,
+    )
+    assert json.loads(out)["result"] == "fail"
+    assert code == 1
+
+
+def test_hostile_record_is_printed_literally(lab: Lab, capsys) -> None:
+    _, out, _ = run(
+        capsys, "check", "hostile.test", "--nameserver", lab.nameserver, "--checks", "spf"
+    )
+    assert "\x1b" not in out, "an ESC from a TXT record reached the terminal"
+    assert "\\x1b[31mred" in out, "the escape is shown, visibly, instead"
+    assert "'[bold'" in out, "markup is printed as text, not applied"
+    assert "'red]x[/]'" in out
