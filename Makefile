@@ -31,8 +31,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/audit_latency.py
 	$(BIN)/python bench/throughput.py
+
+## Regenerate screenshots/ from the demo lab.
+screenshots: $(STAMP)
+	$(BIN)/python scripts/export_screenshots.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
