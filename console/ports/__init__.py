@@ -1,0 +1,1 @@
+"""SMTP port probes of 25, 465 and 587: plain async Python over aiosmtplib."""
