@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from console.auth.mx import is_null_mx
 from console.auth.options import AuditOptions
 from console.auth.records import parse_tags, txt_record
-from console.auth.resolver import Lookup, ResolverContext
+from console.auth.resolver import Lookup, Outcome, ResolverContext
 from console.auth.selectors import UNGUESSABLE, WELL_KNOWN_SELECTORS, provider_for
 from console.model import CheckResult, Finding, Status
 
@@ -371,6 +371,17 @@ class _Probe:
     lookup: Lookup | None = None
 
 
+async def _nothing_below_domainkey(ctx: ResolverContext, domain: str) -> bool:
+    """True when `_domainkey.DOMAIN` is NXDOMAIN: by RFC 8020 no selector can exist below
+    it, and the ~50 discovery probes would be wasted (most domains of a bulk list).
+
+    One round trip before discovery; the audit's longest chain (SPF includes, MTA-STS)
+    is deeper than this, so it costs no wall time in a full audit.
+    """
+    lookup = await ctx.query(f"_domainkey.{domain}", "TXT")
+    return lookup.outcome is Outcome.NXDOMAIN
+
+
 async def check_dkim(ctx: ResolverContext, domain: str, options: AuditOptions) -> CheckResult:
     """Find and judge the DKIM keys of `domain`.
 
@@ -403,7 +414,7 @@ async def check_dkim(ctx: ResolverContext, domain: str, options: AuditOptions) -
             )
             continue
         probes.setdefault(selector, _Probe(selector, "option"))
-    if options.discover_selectors:
+    if options.discover_selectors and not await _nothing_below_domainkey(ctx, domain):
         for known in WELL_KNOWN_SELECTORS:
             probes.setdefault(known.selector, _Probe(known.selector, "discovery"))
 

@@ -9,6 +9,8 @@ most 64 KB), parses it, and matches its `mx` patterns against the domain's real 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -304,6 +306,21 @@ async def check_mta_sts(ctx: ResolverContext, domain: str, options: AuditOptions
         `mx_patterns`, `unmatched_mx`, `policy_url`, `http_status`, `fetch_error`.
     """
     del options
+    # The policy fetch needs neither the record nor the MX hosts, so it starts now, in
+    # parallel; when there turns out to be no record, it is cancelled unread.
+    policy_fetch = asyncio.ensure_future(fetch(ctx, policy_url(domain), max_bytes=MAX_POLICY_BYTES))
+    try:
+        return await _check(ctx, domain, policy_fetch)
+    finally:
+        if not policy_fetch.done():
+            policy_fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await policy_fetch
+
+
+async def _check(
+    ctx: ResolverContext, domain: str, policy_fetch: asyncio.Future[FetchResult]
+) -> CheckResult:
     data = _empty_data(domain)
     lookup, mx = await ctx.gather(ctx.query(owner_name(domain), "TXT"), mx_hosts(ctx, domain))
     if lookup.failed:
@@ -362,7 +379,7 @@ async def check_mta_sts(ctx: ResolverContext, domain: str, options: AuditOptions
                 )
             )
 
-    result = await fetch(ctx, policy_url(domain), max_bytes=MAX_POLICY_BYTES)
+    result = await policy_fetch
     data["http_status"] = result.status
     data["fetch_error"] = result.error
     findings.extend(_fetch_findings(domain, result, mx))

@@ -300,28 +300,21 @@ class ResolverContext:
         Identical questions within one audit share one answer and one packet.
         """
         key = (name.lower().rstrip("."), rdtype.upper(), dnssec)
-        cached = self._cache.get(key)
-        if cached is not None:
+        pending = self._cache.get(key)
+        if pending is not None:
             self.stats.cache_hits += 1
             # Asked before (maybe by another check): this costs no round trip of its own,
             # only waiting for the one already made, so the chain is as deep as that one.
             depth = max(_depth.get(), self._depths.get(key, 0))
-            result = await asyncio.shield(cached)
         else:
             depth = _depth.get() + 1
             self._depths[key] = depth
-            future: asyncio.Future[Lookup] = asyncio.get_running_loop().create_future()
-            self._cache[key] = future
-            try:
-                result = await self._ask(key[0], key[1], dnssec=dnssec)
-            except BaseException as exc:
-                # A cancelled audit must not leave waiters hanging on this question.
-                self._cache.pop(key, None)
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()  # mark retrieved: waiters see it, loop does not log it
-                raise
-            future.set_result(result)
+            # The question runs as a task of its own, shielded from whoever asked first:
+            # one check cancelling (MTA-STS dropping its speculative fetch, say) must not
+            # cancel the answer other checks are waiting for. It ends within the timeout.
+            pending = asyncio.ensure_future(self._ask(key[0], key[1], dnssec=dnssec))
+            self._cache[key] = pending
+        result = await asyncio.shield(pending)
         _depth.set(depth)
         self.stats.max_depth = max(self.stats.max_depth, depth)
         return result

@@ -242,9 +242,17 @@ async def test_good_domain_keys_found_by_discovery_and_by_option(ctx) -> None:
 
 async def test_discovery_queries_run_concurrently(ctx) -> None:
     await check_dkim(ctx, "good.test", AuditOptions(selectors=("s2026",)))
-    # Every selector, the wildcard probe and the MX question are independent: one round.
-    assert ctx.stats.max_depth == 1
-    assert ctx.stats.queries == len(WELL_KNOWN_SELECTORS) + 3
+    # One question for _domainkey (RFC 8020), then every selector, the wildcard probe
+    # and the MX question at once: two rounds in all.
+    assert ctx.stats.max_depth == 2
+    assert ctx.stats.queries == len(WELL_KNOWN_SELECTORS) + 4
+
+
+async def test_no_discovery_when_nothing_exists_below_domainkey(ctx) -> None:
+    result = await check_dkim(ctx, "nullmx.test", AuditOptions(selectors=("s1",)))
+    # _domainkey.nullmx.test is NXDOMAIN: only the named selector is asked about.
+    assert ctx.stats.queries <= 5
+    assert result.data["missing"] == ["s1"]
 
 
 async def test_named_selector_is_accepted_as_full_owner_name(ctx) -> None:
