@@ -342,22 +342,29 @@ async def _evaluate(run: _Run, domain: str, *, top: bool = False) -> _Outcome:
     redirect = record.redirect
     if redirect is not None and record.all is None:
         run.count(redirect.text, domain)
-        target = await _target(run, redirect.value, domain)
-        if target is None:
-            raise _Stop(
-                SpfResult.PERMERROR,
-                f"{redirect.text!r} in the SPF record of {domain} names no valid domain",
-            )
-        inner = await _evaluate(run, target)
-        if inner.result is SpfResult.NONE:
-            raise _Stop(
-                SpfResult.PERMERROR,
-                f"{redirect.text!r} in the SPF record of {domain}: {target} has no SPF "
-                "record (RFC 7208 6.1)",
-            )
+        inner = await _evaluate_referenced(run, redirect.text, redirect.value, domain, "6.1")
         inner.trail.insert(0, f"{domain}: {redirect.text}")
         return inner
     return _Outcome(SpfResult.NEUTRAL, None, domain, record)
+
+
+async def _evaluate_referenced(
+    run: _Run, term: str, argument: str | None, domain: str, section: str
+) -> _Outcome:
+    """Evaluate the record an include or redirect names; a missing one is permerror."""
+    target = await _target(run, argument, domain)
+    if target is None:
+        raise _Stop(
+            SpfResult.PERMERROR, f"{term!r} in the SPF record of {domain} names no valid domain"
+        )
+    inner = await _evaluate(run, target)
+    if inner.result is SpfResult.NONE:
+        raise _Stop(
+            SpfResult.PERMERROR,
+            f"{term!r} in the SPF record of {domain}: {target} has no SPF record "
+            f"(RFC 7208 {section})",
+        )
+    return inner
 
 
 async def _matches(run: _Run, mechanism: Mechanism, domain: str) -> tuple[bool, list[str]]:
@@ -369,21 +376,10 @@ async def _matches(run: _Run, mechanism: Mechanism, domain: str) -> tuple[bool, 
         network = mechanism.network()
         return network is not None and run.ip in network, []
     run.count(mechanism.text, domain)
-    target = await _target(run, mechanism.argument, domain)
     if name == "include":
-        if target is None:
-            raise _Stop(
-                SpfResult.PERMERROR,
-                f"{mechanism.text!r} in the SPF record of {domain} names no valid domain",
-            )
-        inner = await _evaluate(run, target)
-        if inner.result is SpfResult.NONE:
-            raise _Stop(
-                SpfResult.PERMERROR,
-                f"{mechanism.text!r} in the SPF record of {domain}: {target} has no SPF "
-                "record (RFC 7208 5.2)",
-            )
+        inner = await _evaluate_referenced(run, mechanism.text, mechanism.argument, domain, "5.2")
         return inner.result is SpfResult.PASS, inner.trail
+    target = await _target(run, mechanism.argument, domain)
     if target is None:
         # A macro expanded to something that cannot be a domain: nothing can match it.
         run.void_lookup(mechanism.text, domain)
