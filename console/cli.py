@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from console.auth.resolver import ResolverContext
+    from console.config import Config
+    from console.model import Report
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -23,8 +25,9 @@ EXIT_ERROR = 2
 COMMANDS = ("demo", "lab", "check", "spf")
 
 _EPILOG = """\
-exit status: 0 when nothing failed, 1 when a check failed or could not be
-determined (DNS timeout, SERVFAIL), 2 for a usage or runtime error.
+exit status: 0 when nothing failed, 1 when a check failed (with --strict, also
+when one could not be determined: DNS timeout, SERVFAIL, a refusing blocklist),
+2 for a usage or runtime error.
 """
 
 
@@ -47,9 +50,10 @@ def _add_resolver_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=_positive_float,
-        default=5.0,
+        default=None,
         metavar="SECONDS",
-        help="seconds each DNS question may take, retries included (default 5)",
+        help="seconds each DNS question may take, retries included (default: the "
+        "config's timeout, else 5)",
     )
     parser.add_argument(
         "--lab",
@@ -138,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="check only the --selector DKIM selectors, not the well-known ones",
     )
     check.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 also when a check could not be determined (error), not only on fail",
+    )
+    check.add_argument(
         "--concurrency",
         type=_positive_int,
         default=32,
@@ -191,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if isinstance(exc, MailscopeError):
             print(f"mailscope: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-        raise
+        else:  # a bug: still one line, never a traceback in an admin's terminal
+            print(f"mailscope: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _open_console(args_list: list[str]) -> int:
@@ -267,38 +277,57 @@ def _read_domains(args: argparse.Namespace) -> Iterator[str]:
     yield from args.domains
     if args.file is None:
         return
-    try:
-        handle = sys.stdin if str(args.file) == "-" else args.file.open(encoding="utf-8")
-    except OSError as exc:
-        from console.errors import MailscopeError
+    from console.errors import MailscopeError
 
+    try:
+        if str(args.file) == "-":
+            handle = sys.stdin
+        else:
+            # Undecodable bytes become U+FFFD: that line is reported as an invalid
+            # domain, and every other line is still audited.
+            handle = args.file.open(encoding="utf-8", errors="replace")
+    except OSError as exc:
         raise MailscopeError(f"cannot read {args.file}", exc.strerror or str(exc)) from None
     with handle:
-        for line in handle:
-            name = line.split("#", 1)[0].strip()
-            if name:
-                yield name
+        try:
+            for line in handle:
+                name = line.split("#", 1)[0].strip()
+                if name:
+                    yield name
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MailscopeError(f"cannot read {args.file}", str(exc)) from None
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    """The configuration file (`--config`, MAILSCOPE_CONFIG, or the default location)."""
+    from console.config import load_config
+
+    return load_config(args.config)
 
 
 @contextlib.contextmanager
-def _resolver_context(args: argparse.Namespace) -> Iterator[ResolverContext]:
-    """The context a headless command asks DNS through: the lab's with --lab."""
-    from console.auth.resolver import ResolverContext
+def _resolver_context(args: argparse.Namespace, config: Config) -> Iterator[ResolverContext]:
+    """The context a headless command asks DNS through: the lab's with --lab.
+
+    Command-line options win over the configuration file; the default profile's
+    nameservers apply when `--nameserver` is not given.
+    """
+    from console.auth.resolver import DEFAULT_TIMEOUT, ResolverContext
     from console.errors import MailscopeError
 
-    concurrency = max(64, 8 * getattr(args, "concurrency", 8))
+    timeout = args.timeout or config.timeout or DEFAULT_TIMEOUT
+    concurrency = min(256, max(64, 8 * getattr(args, "concurrency", 8)))
     if args.lab:
         if args.nameserver:
             raise MailscopeError("--lab and --nameserver", "the lab brings its own nameserver")
         from console.lab import Lab
 
         with Lab() as lab:
-            yield lab.resolver(timeout=args.timeout, concurrency=concurrency)
+            yield lab.resolver(timeout=timeout, concurrency=concurrency)
         return
+    nameservers = args.nameserver or list(config.profile_for(None).nameservers)
     try:
-        ctx = ResolverContext.from_options(
-            args.nameserver, timeout=args.timeout, concurrency=concurrency
-        )
+        ctx = ResolverContext.from_options(nameservers, timeout=timeout, concurrency=concurrency)
     except ValueError as exc:
         raise MailscopeError("bad --nameserver", str(exc)) from None
     yield ctx
@@ -306,6 +335,7 @@ def _resolver_context(args: argparse.Namespace) -> Iterator[ResolverContext]:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     import asyncio
+    from dataclasses import replace
 
     from console.auth.audit import CHECK_IDS, audit_many
     from console.auth.options import DEFAULT_DNSBLS, AuditOptions
@@ -325,35 +355,47 @@ def _cmd_check(args: argparse.Namespace) -> int:
     ips = tuple(args.ip)
     for ip in ips:
         _validate_ip(ip)
-    options = AuditOptions(
+    config = _load_config(args)
+    base = AuditOptions(
         selectors=tuple(args.selector),
         ips=ips,
         dnsbls=tuple(args.dnsbl) or DEFAULT_DNSBLS,
         checks=checks,
         discover_selectors=not args.no_discovery,
     )
+
+    def options_for(domain: str) -> AuditOptions:
+        # The profile of this very domain adds its selectors and sending IPs.
+        profile = config.profile_for(domain)
+        if profile.domain.lower().rstrip(".") != domain.strip().lower().rstrip("."):
+            return base
+        return replace(
+            base,
+            selectors=tuple(dict.fromkeys([*base.selectors, *profile.dkim_selectors])),
+            ips=tuple(dict.fromkeys([*base.ips, *profile.sending_ips])),
+        )
+
     printer = ReportPrinter(json_lines=args.json)
 
     async def run(ctx: ResolverContext) -> int:
         worst = EXIT_OK
         domains = _read_domains(args)
-        async for report in audit_many(ctx, domains, options, concurrency=args.concurrency):
+        async for report in audit_many(ctx, domains, options_for, concurrency=args.concurrency):
             printer.print(report)
-            worst = max(worst, _exit_for(report))
+            worst = max(worst, _exit_for(report, strict=args.strict))
         return worst
 
-    with _resolver_context(args) as ctx:
+    with _resolver_context(args, config) as ctx:
         return asyncio.run(run(ctx))
 
 
-def _exit_for(report) -> int:
+def _exit_for(report: Report, *, strict: bool) -> int:
     from console.model import Status
 
     if report.error:
         return EXIT_ERROR
-    if report.status in (Status.FAIL, Status.ERROR):
-        return EXIT_FAILED
-    return EXIT_OK
+    failing = (Status.FAIL, Status.ERROR) if strict else (Status.FAIL,)
+    return EXIT_FAILED if report.status in failing else EXIT_OK
 
 
 def _validate_ip(text: str) -> None:
@@ -381,7 +423,7 @@ def _cmd_spf(args: argparse.Namespace) -> int:
     _, domain = identity(sender, args.helo)
     if not domain:
         raise MailscopeError("no domain", "--sender has no domain and --helo is empty")
-    with _resolver_context(args) as ctx:
+    with _resolver_context(args, _load_config(args)) as ctx:
         verdict = asyncio.run(check_host(ctx, args.ip, domain, sender, args.helo))
     if args.json:
         print(json.dumps(verdict.to_dict()))

@@ -47,6 +47,7 @@ class ReportPrinter:
         self.json_lines = json_lines
         self.stream = stream or sys.stdout
         self.console = Console(file=self.stream, highlight=False, soft_wrap=False)
+        self.errors = Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
     def print(self, report: Report) -> None:
         if self.json_lines:
@@ -59,9 +60,9 @@ class ReportPrinter:
         console = self.console
         title = Text.assemble(literal(report.domain), "  ", badge(report.status))
         if report.error:
-            console.print(title)
-            console.print(Text.assemble("  ", literal(report.error)), style="magenta")
-            console.print()
+            # Could not audit at all (a typo, a name that does not exist): one line on
+            # stderr, like every other error, while other domains' reports go on.
+            self.errors.print(Text.assemble("mailscope: ", literal(report.error)))
             return
         table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
         table.add_column("check", no_wrap=True)
@@ -81,15 +82,17 @@ class ReportPrinter:
         for finding in problems:
             grid = Table.grid(padding=(0, 1))
             grid.add_column(no_wrap=True)
-            grid.add_column()
+            grid.add_column(overflow="fold")
             grid.add_row(
                 Text(STATUS_MARK[finding.severity], style=STATUS_STYLE[finding.severity]),
                 Text.assemble((finding.code, "bold"), "  ", literal(finding.message)),
             )
-            if finding.fix:
-                fix = Text("\n").join(literal(line) for line in finding.fix.splitlines())
-                grid.add_row("", Text.assemble(("fix ", "bold cyan"), fix))
             console.print(Padding(grid, (0, 0, 0, 2)))
+            if finding.fix:
+                # Unwrapped, so a record can be copied from the terminal whole.
+                console.print(Text("    fix:", style="bold cyan"))
+                for line in finding.fix.splitlines():
+                    console.print(Text("    ") + literal(line), soft_wrap=True)
         console.print()
 
 

@@ -81,24 +81,76 @@ def test_file_mode_reads_comments_and_blank_lines(lab: Lab, tmp_path, capsys) ->
     assert code == 0
 
 
-def test_dns_failure_is_error_not_missing_and_exits_one(lab: Lab, capsys) -> None:
-    code, out, _ = run(
+def test_dns_failure_is_error_not_missing(lab: Lab, capsys) -> None:
+    argv = ["check", "servfail.test", "--json", "--nameserver", lab.nameserver]
+    code, out, _ = run(capsys, *argv, "--checks", "spf,dmarc")
+    report = json.loads(out)
+    assert {check["status"] for check in report["checks"]} == {"error"}
+    assert "SERVFAIL" in json.dumps(report)
+    assert code == 0, "nothing *failed* (design.md): errors alone exit 0 ..."
+    strict_code, _, _ = run(capsys, *argv, "--checks", "spf,dmarc", "--strict")
+    assert strict_code == 1, "... unless --strict asks for them to count"
+
+
+def test_nonexistent_domain_is_one_line_not_ten_fixes(lab: Lab, capsys) -> None:
+    code, out, err = run(capsys, "check", "exmaple.test", "--nameserver", lab.nameserver)
+    assert out == ""
+    assert err.strip() == (
+        f"mailscope: exmaple.test does not exist (NXDOMAIN from {lab.nameserver})"
+    )
+    assert code == 2
+
+
+def test_profile_of_the_domain_adds_its_selectors(lab: Lab, tmp_path, capsys) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles.good]\ndomain = "good.test"\ndkim_selectors = ["s2026"]\n')
+    _, out, _ = run(
         capsys,
         "check",
-        "servfail.test",
+        "good.test",
         "--json",
         "--nameserver",
         lab.nameserver,
         "--checks",
-        "spf,dmarc",
+        "dkim",
+        "--no-discovery",
+        "--config",
+        str(config),
     )
-    report = json.loads(out)
-    assert {check["status"] for check in report["checks"]} == {"error"}
-    assert "SERVFAIL" in json.dumps(report)
-    assert code == 1
+    selectors = json.loads(out)["checks"][0]["data"]["selectors"]
+    assert [entry["selector"] for entry in selectors] == ["s2026"]
 
 
-def test_invalid_domain_is_reported_and_exits_two(lab: Lab, capsys) -> None:
+def test_config_typo_is_a_one_line_error(tmp_path, capsys) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("timout = 3\n")
+    code, _, err = run(capsys, "check", "good.test", "--config", str(config))
+    assert code == 2
+    assert "timeout" in err, "did you mean"
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_undecodable_line_in_file_is_reported_and_the_rest_audited(lab: Lab, tmp_path, capsys):
+    listing = tmp_path / "domains.txt"
+    listing.write_bytes(b"good.test\n\xff\xfe.test\n")
+    code, out, _ = run(
+        capsys,
+        "check",
+        "--file",
+        str(listing),
+        "--json",
+        "--nameserver",
+        lab.nameserver,
+        "--checks",
+        "spf",
+    )
+    reports = [json.loads(line) for line in out.splitlines()]
+    assert {r["domain"] for r in reports if not r.get("error")} == {"good.test"}
+    assert any(r.get("error") for r in reports)
+    assert code == 2
+
+
+def test_invalid_domain_is_reported_and_exits_two(lab: Lab, capsys) -> None:  # JSON mode
     code, out, err = run(capsys, "check", "not a domain", "--json", "--nameserver", lab.nameserver)
     report = json.loads(out)
     assert report["status"] == "error"

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from console.auth.options import AuditOptions
 from console.auth.records import InvalidDomain, normalize_domain
-from console.auth.resolver import ResolverContext
+from console.auth.resolver import Outcome, ResolverContext
 from console.model import CheckResult, Finding, Report, Status
 
 
@@ -107,14 +107,21 @@ async def audit_domain(
             on_check(result)
         return result
 
-    results = await asyncio.gather(*(run(cid, target) for cid, target in wanted))
+    # Asked alongside the checks, not before them: it costs no wall time, and a typo
+    # (exmaple.com) then gets one clear line instead of ten "publish a record" fixes.
+    apex, *results = await asyncio.gather(
+        ctx.query(name, "SOA"), *(run(cid, target) for cid, target in wanted)
+    )
+    if apex.outcome is Outcome.NXDOMAIN:
+        where = apex.server or ctx.server_label
+        return Report(domain=name, error=f"{name} does not exist (NXDOMAIN from {where})")
     return Report(domain=name, checks=list(results))
 
 
 async def audit_many(
     ctx: ResolverContext,
     domains: Iterable[str],
-    options: AuditOptions | None = None,
+    options: AuditOptions | Callable[[str], AuditOptions] | None = None,
     *,
     concurrency: int = 32,
 ) -> AsyncIterator[Report]:
@@ -124,6 +131,11 @@ async def audit_many(
     constant memory; each audit gets its own cache (`ctx.for_audit()`).
     """
     iterator = iter(domains)
+
+    def options_for(domain: str) -> AuditOptions | None:
+        # A callable gives each domain its own options (its profile's selectors and IPs).
+        return options(domain) if callable(options) else options
+
     queue: asyncio.Queue[Report | BaseException | None] = asyncio.Queue(maxsize=concurrency)
 
     async def worker() -> None:
@@ -132,7 +144,8 @@ async def audit_many(
                 # A fresh contextvars.Context per audit: the resolver's dependency-depth
                 # counter must not carry over from the previous domain of this worker.
                 audit = asyncio.create_task(
-                    audit_domain(ctx.for_audit(), domain, options), context=contextvars.Context()
+                    audit_domain(ctx.for_audit(), domain, options_for(domain)),
+                    context=contextvars.Context(),
                 )
                 await queue.put(await audit)
         except Exception as exc:  # e.g. the domain file became unreadable: tell the reader

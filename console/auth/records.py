@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import dns.exception
@@ -21,11 +22,22 @@ def normalize_domain(text: str) -> str:
     >>> normalize_domain("Example.COM.")
     'example.com'
     """
-    candidate = text.strip().rstrip(".")
+    stripped = text.strip()
+    candidate = stripped[:-1] if stripped.endswith(".") else stripped
     if not candidate:
         raise InvalidDomain("empty domain name")
-    if any(ch.isspace() for ch in candidate) or "/" in candidate or "@" in candidate:
+    if any(ch.isspace() or not ch.isprintable() for ch in candidate) or any(
+        mark in candidate for mark in "/@*"
+    ):
         raise InvalidDomain(f"{candidate!r} is not a domain name")
+    if ".." in stripped or candidate.startswith("."):
+        raise InvalidDomain(f"{candidate!r} has an empty label")
+    try:
+        ipaddress.ip_address(candidate.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        raise InvalidDomain(f"{candidate!r} is an IP address; give the mail domain instead")
     try:
         ascii_name = (
             candidate.encode("idna").decode("ascii") if not candidate.isascii() else candidate
@@ -36,7 +48,7 @@ def normalize_domain(text: str) -> str:
     if len(name.labels) < 3:  # at least one label plus a TLD plus the root
         raise InvalidDomain(f"{candidate!r} is a top-level domain, not a mail domain")
     for label in name.labels[:-1]:
-        if not re.fullmatch(rb"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?|\*", label):
+        if not re.fullmatch(rb"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?", label):
             shown = label.decode(errors="replace")
             raise InvalidDomain(f"{candidate!r}: label {shown!r} is not valid in a host name")
     return name.to_text(omit_final_dot=True).lower()
