@@ -58,6 +58,15 @@ class DkimSelectors(Static):
                 literal(item.get("selector", "?"), style="bold"),
                 _key_text(item),
                 _flags(item),
-                literal(item.get("provider") or item.get("found_by") or ""),
+                literal(_provider(item)),
             )
         self.update(table)
+
+
+def _provider(item: dict) -> str:
+    """The provider a CNAME confirmed; a name-based guess gets a question mark."""
+    if item.get("provider"):
+        return str(item["provider"])
+    if item.get("provider_guess"):
+        return f"{item['provider_guess']}?"
+    return str(item.get("found_by") or "")

@@ -14,6 +14,9 @@ blocks mail for nothing and treating them as "clean" hides a blind spot:
 - 127.0.0.1 is never listed (RFC 5782 5); URI lists answer it to refuse a query.
 - An address outside 127.0.0.0/8 comes from a dead list whose domain was parked
   with a wildcard: every address would look listed.
+- Spamhaus PBL codes (127.0.0.10/11) are listings, but of policy, not abuse: the
+  range is end-user or dynamic addresses that should not send straight to MX hosts.
+  They matter for sending addresses only and are reported apart from spam listings.
 - Each list's RFC 5782 test entry (127.0.0.2) is asked too, at the same time: a list
   that does not list it is not answering (defunct, or refusing this resolver), and
   its "not listed" means nothing.
@@ -56,6 +59,8 @@ class Blocklist:
         lookup: a page showing why an address is listed and how to get it removed;
             `{ip}` is replaced by the address.
         note: anything an admin should know about using the list.
+        policy_codes: codes that list an address for the network owner's sending
+            policy (an end-user or dynamic range), not for spam or abuse.
     """
 
     zone: str
@@ -64,6 +69,7 @@ class Blocklist:
     codes: dict[str, str] = field(default_factory=dict)
     lookup: str = ""
     note: str = ""
+    policy_codes: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +79,7 @@ class Blocklist:
             "codes": dict(self.codes),
             "lookup": self.lookup,
             "note": self.note,
+            "policy_codes": sorted(self.policy_codes, key=_sort_key),
         }
 
 
@@ -89,6 +96,22 @@ SPAMHAUS_CODES: dict[str, str] = {
     "127.0.0.30": "BCL: a botnet controller",
 }
 """Spamhaus ZEN return codes (docs.spamhaus.com, datasets/040-zones)."""
+
+SPAMHAUS_POLICY_CODES = frozenset({"127.0.0.10", "127.0.0.11"})
+"""The PBL codes: a policy listing of end-user/dynamic ranges, not a spam or abuse one.
+
+PBL is consulted on the connecting client, so it only matters for an address that
+sends mail straight to other domains' MX hosts; receiving mail is unaffected."""
+
+SPAMHAUS_DATASETS: dict[str, str] = {
+    "zen": "ZEN",
+    "sbl": "SBL",
+    "xbl": "XBL",
+    "pbl": "PBL",
+    "sbl-xbl": "SBL-XBL",
+    "css": "CSS",
+}
+"""Spamhaus IP zones (the first label of `<dataset>.spamhaus.org`) -> what they are called."""
 
 ERROR_CODES: dict[str, str] = {
     "127.255.255.250": "error: the Data Query Service key is invalid or unregistered",
@@ -114,6 +137,7 @@ KNOWN_LISTS: dict[str, Blocklist] = {
             note="Free for low-volume non-commercial use, and only through your own "
             "resolver: public resolvers (8.8.8.8, 1.1.1.1, ...) get 127.255.255.254. "
             "The free Data Query Service (a key in the zone name) has no such limit.",
+            policy_codes=SPAMHAUS_POLICY_CODES,
         ),
         Blocklist(
             "bl.spamcop.net",
@@ -169,10 +193,31 @@ def describe_list(zone: str) -> Blocklist:
     known = KNOWN_LISTS.get(zone)
     if known is not None:
         return known
-    if zone.endswith(".zen.dq.spamhaus.net") or zone.endswith(".spamhaus.org"):
+    name = _spamhaus_name(zone)
+    if name is not None:
         spamhaus = KNOWN_LISTS["zen.spamhaus.org"]
-        return Blocklist(zone, f"Spamhaus ({zone})", True, SPAMHAUS_CODES, spamhaus.lookup)
+        return Blocklist(
+            zone,
+            name,
+            major=True,
+            codes=SPAMHAUS_CODES,
+            lookup=spamhaus.lookup,
+            policy_codes=SPAMHAUS_POLICY_CODES,
+        )
     return Blocklist(zone, zone)
+
+
+def _spamhaus_name(zone: str) -> str | None:
+    """`Spamhaus PBL` for pbl.spamhaus.org, `Spamhaus ZEN via DQS` for a DQS key zone.
+
+    The zone is shown next to the name in messages, so the name must not repeat it.
+    """
+    for suffix, via in ((".spamhaus.org", ""), (".dq.spamhaus.net", " via DQS")):
+        if zone.endswith(suffix):
+            dataset = zone[: -len(suffix)].rsplit(".", 1)[-1]
+            known = SPAMHAUS_DATASETS.get(dataset)
+            return f"Spamhaus {known}{via}" if known else f"Spamhaus{via}"
+    return None
 
 
 def query_name(address: str, zone: str) -> str:
@@ -196,6 +241,8 @@ class Listing:
     meanings: list[str] = field(default_factory=list)
     reason: str | None = None
     """The list's TXT record, exactly as published, when listed."""
+    policy_codes: list[str] = field(default_factory=list)
+    """The codes among `codes` that are policy listings (Spamhaus PBL), not abuse ones."""
     error: str | None = None
     error_kind: str | None = None
     """`refused`, `list-error` or `dns-error` when `error` is set."""
@@ -210,6 +257,7 @@ class Listing:
             "codes": list(self.codes),
             "meanings": list(self.meanings),
             "reason": self.reason,
+            "policy_codes": list(self.policy_codes),
             "error": self.error,
             "roles": list(self.roles),
             "hosts": list(self.hosts),
@@ -255,6 +303,7 @@ def read_answer(lookup: Lookup, info: Blocklist) -> Listing:
         return result
     result.listed = True
     result.meanings = [info.codes.get(code, f"listed (code {code})") for code in codes]
+    result.policy_codes = [code for code in codes if code in info.policy_codes]
     return result
 
 
@@ -328,10 +377,13 @@ async def check_blocklists(
 
     Returns:
         A `blocklists` CheckResult: fail for a listing on a major list, warn for one on
-        another list, error when a list refused to answer (`blocklists.refused`), gave
+        another list; a policy listing (Spamhaus PBL, `blocklists.policy-listed`) fails
+        a sending address and warns for an MX-only one. Error when a list refused to
+        answer this resolver (`blocklists.refused`), gave
         a broken answer or does not work (`blocklists.list-error`), or could not be
         reached (`blocklists.dns-error`). `data.results` has one entry per address and
-        list ({address, list, listed, codes, meanings, reason, error, roles, hosts});
+        list ({address, list, listed, codes, meanings, reason, policy_codes, error,
+        roles, hosts});
         `data.lists` what is known about each list and whether it works.
     """
     options = options or AuditOptions()
@@ -394,14 +446,17 @@ async def check_blocklists(
         if state is not None and state.working is False and not (result.error or result.listed):
             # "Not listed" from a list that fails its own test entry is no answer at all.
             result.error, result.error_kind = state.error, state.error_kind
-    findings += _list_findings(results, by_zone, infos)
+    findings += _list_findings(results, by_zone, infos, ctx.server_label)
     info_of = {info.zone: info for info in infos}
-    findings += [_listed(result, info_of[result.list]) for result in results if result.listed]
+    for result in results:
+        if result.listed:
+            findings += _listing_findings(result, info_of[result.list])
     lists = [
         by_zone[i.zone].to_dict() if i.zone in by_zone else ListHealth(i).to_dict() for i in infos
     ]
     data = {"results": [result.to_dict() for result in results], "lists": lists}
-    return CheckResult.from_findings(CHECK_ID, _summary(results, health, targets), findings, data)
+    summary = _summary(results, health, targets, infos)
+    return CheckResult.from_findings(CHECK_ID, summary, findings, data)
 
 
 def _who(result: Listing) -> str:
@@ -412,8 +467,24 @@ def _who(result: Listing) -> str:
     return f"sending address {result.address}"
 
 
-def _listed(result: Listing, info: Blocklist) -> Finding:
-    meanings = "; ".join(result.meanings)
+def _listing_findings(result: Listing, info: Blocklist) -> list[Finding]:
+    """A spam/abuse listing and a policy (PBL) listing are told apart: they differ in
+    what they mean, who is hurt, and how they are fixed."""
+    findings: list[Finding] = []
+    abuse = [
+        meaning
+        for code, meaning in zip(result.codes, result.meanings, strict=True)
+        if code not in result.policy_codes
+    ]
+    if abuse:
+        findings.append(_listed(result, info, abuse))
+    if result.policy_codes:
+        findings.append(_policy_listed(result, info))
+    return findings
+
+
+def _listed(result: Listing, info: Blocklist, meanings_list: list[str]) -> Finding:
+    meanings = "; ".join(meanings_list)
     said = f' The list says: "{printable(result.reason)}".' if result.reason else ""
     why = (
         "It is a widely used list: many receivers reject mail from listed addresses outright"
@@ -431,8 +502,51 @@ def _listed(result: Listing, info: Blocklist) -> Finding:
     )
 
 
+def _policy_listed(result: Listing, info: Blocklist) -> Finding:
+    """A PBL listing: fails a sending address, warns for an address only known as an MX.
+
+    PBL is checked against the client that connects to deliver mail, so it never
+    affects receiving. An MX-only address still warns rather than passing: without
+    --ip nothing says it does not also send (bounces, forwards, its own outgoing
+    mail), and if it does, receivers using Spamhaus reject that mail; the same
+    reasoning gives a missing PTR of an MX host a warning in the fcrdns check.
+    """
+    sending = "sending" in result.roles
+    meanings = "; ".join(
+        meaning
+        for code, meaning in zip(result.codes, result.meanings, strict=True)
+        if code in result.policy_codes
+    )
+    if sending:
+        impact = (
+            "Receivers that use Spamhaus (many large ones do) reject mail this address "
+            "sends directly to them"
+        )
+    else:
+        impact = (
+            "It does not affect receiving mail; it matters only if this host also sends "
+            "mail directly (bounces, forwards, its own outgoing mail), which receivers "
+            "using Spamhaus reject. If it relays outgoing mail through a smarthost, this "
+            "is expected and harmless"
+        )
+    where = info.lookup.format(ip=result.address) if info.lookup else f"the {info.name} website"
+    return Finding(
+        "blocklists.policy-listed",
+        Status.FAIL if sending else Status.WARN,
+        f"{_who(result)} is on the policy list of {_label(info)}: {meanings}. This is not "
+        f"a spam or abuse listing: the range is marked as end-user or dynamic addresses "
+        f"that should not send mail straight to other domains' MX hosts. {impact}.",
+        "PBL lists end-user/dynamic ranges: if this is a legitimate mail server on a static "
+        f"IP, its owner can remove it at {where}; otherwise relay outgoing mail through "
+        "your provider's smarthost.",
+    )
+
+
 def _list_findings(
-    results: list[Listing], health: dict[str, ListHealth], infos: list[Blocklist]
+    results: list[Listing],
+    health: dict[str, ListHealth],
+    infos: list[Blocklist],
+    resolver: str,
 ) -> list[Finding]:
     """One finding per list that could not give a trustworthy answer."""
     findings: list[Finding] = []
@@ -454,12 +568,14 @@ def _list_findings(
                 Finding(
                     "blocklists.refused",
                     Status.ERROR,
-                    f"{label} refused to answer {scope}: {detail}. Its results are "
-                    f"missing, not clean.{note}",
+                    f"{label} refused to answer {scope}: {detail}. The refusal is about "
+                    f"the resolver the query went through ({resolver}), not about the "
+                    "domain or its addresses: whether they are listed could not be "
+                    f"determined, so their results are missing, not clean.{note}",
                     "Query the list through a resolver you run yourself (a local unbound "
                     "or your mail server's resolver) with --nameserver, not a public one "
                     "such as 8.8.8.8 or 1.1.1.1. For Spamhaus, or for high volume, register "
-                    "for the free Data Query Service and check with --dnsbl "
+                    "for the free Data Query Service (DQS) key and check with --dnsbl "
                     "<key>.zen.dq.spamhaus.net.",
                 )
             )
@@ -525,14 +641,31 @@ def _invalid(text: str) -> Finding:
     )
 
 
-def _summary(results: list[Listing], health: list[ListHealth], targets: dict[str, _Target]) -> str:
+def _summary(
+    results: list[Listing],
+    health: list[ListHealth],
+    targets: dict[str, _Target],
+    infos: list[Blocklist],
+) -> str:
+    """Counts only lists that answered; names the ones that did not."""
     if not targets:
         return "the mail hosts are unknown: nothing was looked up"
-    listed = [r for r in results if r.listed]
-    broken = len({h.info.zone for h in health if h.error} | {r.list for r in results if r.error})
-    tail = f"; {broken} list(s) could not be checked" if broken else ""
-    if listed:
-        addresses = len({r.address for r in listed})
-        lists = len({r.list for r in listed})
-        return f"{addresses} address(es) listed on {lists} list(s){tail}"
-    return f"{len(targets)} address(es) not listed on {len(health)} list(s){tail}"
+    broken = {h.info.zone for h in health if h.error} | {r.list for r in results if r.error}
+    answered = [info.zone for info in infos if info.zone not in broken]
+    unchecked = [info.zone for info in infos if info.zone in broken]
+    tail = f"; could not check {', '.join(unchecked)}" if unchecked else ""
+    abuse = [r for r in results if r.listed and set(r.codes) - set(r.policy_codes)]
+    policy = [r for r in results if r.listed and r.policy_codes]
+    parts: list[str] = []
+    if abuse:
+        addresses = len({r.address for r in abuse})
+        lists = len({r.list for r in abuse})
+        parts.append(f"{addresses} address(es) listed on {lists} list(s)")
+    if policy:
+        addresses = len({r.address for r in policy})
+        parts.append(f"{addresses} address(es) in a policy (PBL) range")
+    if not parts:
+        if not answered:
+            return f"no list could be checked: {', '.join(unchecked)}"
+        parts.append(f"{len(targets)} address(es) not listed on {len(answered)} list(s)")
+    return "; ".join(parts) + tail

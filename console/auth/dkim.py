@@ -25,7 +25,12 @@ from console.auth.mx import is_null_mx
 from console.auth.options import AuditOptions
 from console.auth.records import parse_tags, txt_record
 from console.auth.resolver import Lookup, Outcome, ResolverContext
-from console.auth.selectors import UNGUESSABLE, WELL_KNOWN_SELECTORS, provider_for
+from console.auth.selectors import (
+    UNGUESSABLE,
+    WELL_KNOWN_SELECTORS,
+    confirmed_provider,
+    guessed_provider,
+)
 from console.model import CheckResult, Finding, Status
 
 CHECK_ID = "dkim"
@@ -394,7 +399,10 @@ async def check_dkim(ctx: ResolverContext, domain: str, options: AuditOptions) -
     Returns:
         CheckResult "dkim" with data `selectors` (one entry per key record found:
         selector, key_type, key_bits, testing, strict, revoked, hash_algorithms,
-        service_types, record, provider, found_by, cname, usable), `missing` (named
+        service_types, record, provider, provider_guess, found_by, cname, usable;
+        `provider` is set only when the selector's CNAME points into the provider's
+        zone, else None and `provider_guess` holds who usually publishes a selector of
+        that name, as a guess), `missing` (named
         selectors without a key), `checked` (every selector asked) and `wildcard`
         (the record a wildcard under _domainkey answers with, or None).
     """
@@ -414,7 +422,10 @@ async def check_dkim(ctx: ResolverContext, domain: str, options: AuditOptions) -
             )
             continue
         probes.setdefault(selector, _Probe(selector, "option"))
-    if options.discover_selectors and not await _nothing_below_domainkey(ctx, domain):
+    # RFC 8020: nothing can exist below a name that does not exist, so discovery
+    # would only ask ~50 questions whose answers are known; remember it was skipped.
+    empty_domainkey = options.discover_selectors and await _nothing_below_domainkey(ctx, domain)
+    if options.discover_selectors and not empty_domainkey:
         for known in WELL_KNOWN_SELECTORS:
             probes.setdefault(known.selector, _Probe(known.selector, "discovery"))
 
@@ -475,7 +486,12 @@ async def check_dkim(ctx: ResolverContext, domain: str, options: AuditOptions) -
             "hash_algorithms": key.hash_algorithms,
             "service_types": key.service_types,
             "record": candidates[0],
-            "provider": provider_for(probe.selector, cname),
+            # The selector name alone never proves who holds the key (a self-hosted
+            # signer may use s1); only a CNAME into the provider's zone does.
+            "provider": confirmed_provider(cname),
+            "provider_guess": None
+            if confirmed_provider(cname)
+            else guessed_provider(probe.selector),
             "found_by": probe.found_by,
             "cname": cname,
             "usable": key.usable,
@@ -514,22 +530,31 @@ async def check_dkim(ctx: ResolverContext, domain: str, options: AuditOptions) -
         skipped = _skip_reason(domain, wildcard, mx_lookup, options)
         if skipped:
             return CheckResult(CHECK_ID, Status.SKIP, skipped, findings, data)
-        findings.append(_not_found(domain, len(probes), options))
+        findings.append(_not_found(domain, len(probes), options, empty_domainkey))
     summary = _summary(entries, missing, failed, dangling, len(probes))
+    if not entries and not missing and not failed and not dangling and empty_domainkey:
+        summary = f"no DKIM key: _domainkey.{domain} does not exist"
     return CheckResult.from_findings(CHECK_ID, summary, findings, data)
 
 
 def _dangling(owner: str, lookup: Lookup, probe: _Probe) -> Finding:
     target = lookup.cnames[-1]
-    provider = provider_for(probe.selector, target) or "the provider"
+    confirmed = confirmed_provider(target)
+    guess = guessed_provider(probe.selector)
+    if confirmed:
+        who = f"{confirmed} (which publishes {target})"
+    elif guess:
+        # The target is not in a zone known to be the provider's: say it is a guess.
+        who = f"the provider that publishes {target} (probably {guess}, going by the selector)"
+    else:
+        who = f"the provider that publishes {target}"
     return Finding(
         "dkim.dangling-cname",
         Status.FAIL if probe.found_by == "option" else Status.WARN,
         f"{owner} is a CNAME to {target}, which has no key; signatures with "
         f"s={probe.selector} fail. This usually means DKIM signing was never switched "
-        f"on at {provider}.",
-        f"Enable DKIM signing for this domain at {provider} (which publishes {target}), "
-        "or remove the CNAME if you do not use it.",
+        f"on at {who}.",
+        f"Enable DKIM signing for this domain at {who}, or remove the CNAME if you do not use it.",
     )
 
 
@@ -599,19 +624,34 @@ def _skip_reason(
     return None
 
 
-def _not_found(domain: str, asked: int, options: AuditOptions) -> Finding:
+def _not_found(
+    domain: str, asked: int, options: AuditOptions, empty_domainkey: bool = False
+) -> Finding:
     unguessable = "; ".join(f"{name}: {how}" for name, how in UNGUESSABLE)
-    if options.discover_selectors:
-        what = f"none of the {asked} well-known selectors discovery tried has a key"
+    impact = (
+        "without DKIM, DMARC rests on SPF alone and Gmail, Yahoo and Microsoft reject bulk mail"
+    )
+    if empty_domainkey:
+        # Not "none of the 0 selectors": nothing was tried, and nothing could be found.
+        message = (
+            f"DKIM could not be found for {domain}: _domainkey.{domain} does not exist, "
+            "so no selector can exist below it (RFC 8020); discovery skipped. "
+            f"No key is published under any selector name; {impact}."
+        )
     else:
-        what = "no selector was given and discovery is off"
+        if options.discover_selectors:
+            what = f"none of the {asked} well-known selectors discovery tried has a key"
+        else:
+            what = "no selector was given and discovery is off"
+        message = (
+            f"DKIM could not be found for {domain}: {what}. DNS cannot list a domain's "
+            f"selectors, so a key under another name may still exist; {impact}. "
+            f"Selectors discovery cannot guess: {unguessable}."
+        )
     return Finding(
         "dkim.no-selector",
         Status.WARN,
-        f"DKIM could not be found for {domain}: {what}. DNS cannot list a domain's "
-        "selectors, so a key under another name may still exist; without DKIM, DMARC "
-        "rests on SPF alone and Gmail, Yahoo and Microsoft reject bulk mail. "
-        f"Selectors discovery cannot guess: {unguessable}.",
+        message,
         "Pass your selector with --selector NAME: it is the s= tag of the DKIM-Signature "
         "header of a message you sent. If you do not sign yet, enable DKIM at your mail "
         "provider, or publish "

@@ -209,9 +209,10 @@ async def check_fcrdns(
         options: `ips` are the sending addresses to check besides the MX hosts.
 
     Returns:
-        A `fcrdns` CheckResult. A sending address without PTR fails (Gmail requires
-        one); an MX address without PTR warns; a PTR whose name does not resolve back
-        fails; a generic provider PTR warns. Skipped for a null MX (or no MX) without
+        A `fcrdns` CheckResult. A sending address without PTR, or whose PTR name does
+        not resolve back, fails (Gmail requires forward-confirmed reverse DNS of
+        sending IPs); an MX-only address with either problem warns; a generic
+        provider PTR warns. Skipped for a null MX (or no MX) without
         `--ip`. `data.hosts` lists {address, role, host, ptr, forward_confirmed,
         confirmed_names, generic, matches_host, error}.
     """
@@ -305,8 +306,8 @@ def _findings(entry: ReverseDns, domain: str) -> list[Finding]:
                 "(hosting provider or ISP) to fix the nameservers of its reverse zone.",
             )
         ]
+    sending = entry.role == ROLE_SENDING
     if entry.no_ptr:
-        sending = entry.role == ROLE_SENDING
         why = (
             "Gmail and Yahoo require reverse DNS for every sending IP and reject or "
             "spam-folder mail from addresses without it"
@@ -340,14 +341,22 @@ def _findings(entry: ReverseDns, domain: str) -> list[Finding]:
                 )
             )
         else:
+            # Same role rule as a missing PTR: Gmail's FCrDNS requirement is about
+            # sending IPs; for an MX-only address it is a risk, not a known failure.
             name = entry.ptr[0]
+            why = (
+                "Gmail and Yahoo require forward-confirmed reverse DNS for every sending "
+                "IP and treat it as having none"
+                if sending
+                else "receivers treat it as having no valid reverse DNS, which matters "
+                "when the MX host also sends mail (bounces, forwards)"
+            )
             findings.append(
                 Finding(
                     "fcrdns.not-confirmed",
-                    Status.FAIL,
+                    Status.FAIL if sending else Status.WARN,
                     f"The {who} has PTR {names}, but that name does not resolve back to "
-                    f"{entry.address}; receivers (Gmail included) treat it as having no "
-                    "valid reverse DNS.",
+                    f"{entry.address}; {why}.",
                     f"Publish `{_forward_line(name, entry.address)}`, or have the address "
                     f"owner change the PTR to a name that resolves to it, e.g. "
                     f"`{_ptr_line(entry.address, wanted)}`.",
@@ -370,10 +379,20 @@ def _findings(entry: ReverseDns, domain: str) -> list[Finding]:
 
 
 def _summary(entries: list[ReverseDns]) -> str:
-    checked = [entry for entry in entries if not entry.invalid]
+    # An address whose lookups failed was not checked: it is not one "without" FCrDNS.
+    checked = [entry for entry in entries if not entry.invalid and not _unchecked(entry)]
+    if not checked:
+        return "reverse DNS could not be checked"
     good = [entry for entry in checked if entry.forward_confirmed]
-    if checked and len(good) == len(checked):
+    unchecked = len(entries) - len(checked)
+    tail = f"; {unchecked} could not be checked" if unchecked else ""
+    if len(good) == len(checked):
         generic = sum(1 for entry in good if entry.generic)
         note = f", {generic} with a generic name" if generic else ""
-        return f"{len(good)} address(es), all forward-confirmed{note}"
-    return f"{len(good)} of {len(checked)} address(es) have forward-confirmed reverse DNS"
+        return f"{len(good)} address(es), all forward-confirmed{note}{tail}"
+    return f"{len(good)} of {len(checked)} address(es) have forward-confirmed reverse DNS{tail}"
+
+
+def _unchecked(entry: ReverseDns) -> bool:
+    """The PTR lookup, or every forward lookup of an unconfirmed PTR, failed."""
+    return bool(entry.error) and not entry.forward_confirmed

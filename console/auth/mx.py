@@ -427,7 +427,10 @@ def _summary(result: MxResult) -> str:
         if result.null_preferences:
             return "malformed null MX"
         return "no MX: the domain cannot receive mail"
+    # Only DNS is asked here: a host with an address may still refuse connections,
+    # so the summary must not claim more than "has an address" (the port probe tests
+    # reachability).
     usable = sum(1 for host in result.hosts if host.usable)
     names = ", ".join(f"{h.preference} {h.host}" for h in result.hosts[:4])
     more = ", ..." if len(result.hosts) > 4 else ""
-    return f"{len(result.hosts)} MX host(s), {usable} reachable: {names}{more}"
+    return f"{len(result.hosts)} MX host(s), {usable} with addresses: {names}{more}"

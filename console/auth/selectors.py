@@ -125,16 +125,35 @@ def known_selector(selector: str) -> KnownSelector | None:
     return _BY_SELECTOR.get(selector.lower())
 
 
+def confirmed_provider(cname: str | None) -> str | None:
+    """The provider whose zone a selector's CNAME points into, or None.
+
+    Only a CNAME names the provider for certain: the key then lives in the provider's
+    zone (s1._domainkey.D -> s1.domainkey.u1234.wl056.sendgrid.net is SendGrid's).
+    """
+    if not cname:
+        return None
+    target = cname.lower().rstrip(".")
+    for suffix, provider in CNAME_PROVIDERS:
+        if target == suffix or target.endswith("." + suffix):
+            return provider
+    return None
+
+
+def guessed_provider(selector: str) -> str | None:
+    """Who usually publishes a selector of this name, from the table; only a guess.
+
+    Any self-hosted signer may pick `s1` or `google`, and some names are shared
+    (`k1`: Mailchimp and Mailgun), so this must never be shown as fact.
+    """
+    known = known_selector(selector)
+    return known.provider if known else None
+
+
 def provider_for(selector: str, cname: str | None = None) -> str | None:
     """Who most likely publishes this key: the CNAME target's owner, else the table's guess.
 
-    A CNAME into a provider's zone names the provider for certain; the selector name
-    alone is a guess (`s1` and `k1` are used by several).
+    Callers that show the result must tell the two apart (`confirmed_provider`,
+    `guessed_provider`); this is the best single answer, e.g. for wording a fix.
     """
-    if cname:
-        target = cname.lower().rstrip(".")
-        for suffix, provider in CNAME_PROVIDERS:
-            if target == suffix or target.endswith("." + suffix):
-                return provider
-    known = known_selector(selector)
-    return known.provider if known else None
+    return confirmed_provider(cname) or guessed_provider(selector)

@@ -4,7 +4,9 @@ Stand-ins exist for every default list (zen.spamhaus.org, bl.spamcop.net, ...): 
 lists its RFC 5782 test entry 127.0.0.2 and listed.test's MX 127.0.1.66. Broken lists
 for the error paths: refused-bl.test answers Spamhaus's "public resolver" code for
 everything, parked-bl.test a web server's address, dead-bl.test nothing at all;
-bl.silent.test never answers and bl.servfail.test fails.
+bl.silent.test never answers and bl.servfail.test fails. Spamhaus PBL (policy)
+entries: sending address 192.0.2.60 and bl-pbl.test's MX 127.0.8.1, on ZEN and on the
+pbl.spamhaus.org stand-in.
 """
 
 from __future__ import annotations
@@ -93,8 +95,84 @@ async def test_public_resolver_code_is_refused_never_listed(ctx: ResolverContext
     assert "public or open resolver" in refused["error"]
     finding = next(f for f in result.findings if f.code == "blocklists.refused")
     assert finding.severity is Status.ERROR
+    # It says the resolver, not the domain, is refused, and names the resolver.
+    assert "not about the domain or its addresses" in finding.message
+    assert f"({ctx.server_label})" in finding.message
     assert "--nameserver" in finding.fix
+    assert "Data Query Service (DQS)" in finding.fix
     assert results_for(result, "127.0.1.66")["bl.test"]["listed"] is True
+
+
+async def test_summary_counts_only_lists_that_answered_and_names_the_others(
+    ctx: ResolverContext,
+) -> None:
+    options = AuditOptions(dnsbls=("refused-bl.test", "bl.test", "dead-bl.test"))
+    result = await check_blocklists(ctx, "good.test", options)
+    # Three lists asked, one answered: the refused and the dead list are named, never
+    # counted among the lists the addresses are "not listed on".
+    assert result.summary == (
+        "3 address(es) not listed on 1 list(s); could not check refused-bl.test, dead-bl.test"
+    )
+    nothing = await check_blocklists(ctx, "good.test", AuditOptions(dnsbls=("refused-bl.test",)))
+    assert nothing.summary == "no list could be checked: refused-bl.test"
+    assert nothing.status is Status.ERROR
+
+
+async def test_pbl_on_a_sending_address_fails_as_policy_not_abuse(ctx: ResolverContext) -> None:
+    options = AuditOptions(dnsbls=("zen.spamhaus.org",), ips=("192.0.2.60",))
+    result = await check_blocklists(ctx, "nullmx.test", options)
+    assert result.status is Status.FAIL
+    (finding,) = result.findings
+    assert finding.code == "blocklists.policy-listed"
+    assert finding.severity is Status.FAIL
+    assert "not a spam or abuse listing" in finding.message
+    assert "Find and stop the cause" not in finding.fix  # no abuse clean-up advice
+    assert finding.fix.startswith("PBL lists end-user/dynamic ranges: if this is a legitimate")
+    assert "https://check.spamhaus.org/results/?query=192.0.2.60" in finding.fix
+    assert "smarthost" in finding.fix
+    (entry,) = result.data["results"]
+    assert (entry["listed"], entry["codes"], entry["policy_codes"]) == (
+        True,
+        ["127.0.0.10"],
+        ["127.0.0.10"],
+    )
+    assert result.summary == "1 address(es) in a policy (PBL) range"
+
+
+async def test_pbl_on_an_mx_only_address_warns(ctx: ResolverContext) -> None:
+    result = await check_blocklists(ctx, "bl-pbl.test", AuditOptions())
+    assert result.status is Status.WARN
+    (finding,) = result.findings
+    assert (finding.code, finding.severity) == ("blocklists.policy-listed", Status.WARN)
+    assert "does not affect receiving mail" in finding.message
+    assert results_for(result, "127.0.8.1")["zen.spamhaus.org"]["policy_codes"] == ["127.0.0.11"]
+    # The same address given as a sending address too: the sending rule wins.
+    both = await check_blocklists(ctx, "bl-pbl.test", AuditOptions(ips=("127.0.8.1",)))
+    assert [f.severity for f in both.findings] == [Status.FAIL]
+
+
+async def test_pbl_zone_is_labelled_once(ctx: ResolverContext) -> None:
+    options = AuditOptions(dnsbls=("pbl.spamhaus.org",), ips=("192.0.2.60",))
+    result = await check_blocklists(ctx, "nullmx.test", options)
+    (finding,) = result.findings
+    assert "Spamhaus PBL (pbl.spamhaus.org):" in finding.message
+    assert finding.message.count("pbl.spamhaus.org") == 1
+    assert result.data["lists"][0]["working"] is True  # its test entry answers 127.0.0.10
+
+
+async def test_abuse_and_policy_codes_together_give_two_findings(ctx: ResolverContext) -> None:
+    # ZEN's test entry answers SBL, XBL and PBL at once.
+    options = AuditOptions(dnsbls=("zen.spamhaus.org",), ips=("127.0.0.2",))
+    result = await check_blocklists(ctx, "nullmx.test", options)
+    listed, policy = result.findings
+    assert (listed.code, listed.severity) == ("blocklists.listed", Status.FAIL)
+    assert "SBL" in listed.message
+    assert "XBL" in listed.message
+    assert "PBL" not in listed.message
+    assert (policy.code, policy.severity) == ("blocklists.policy-listed", Status.FAIL)
+    assert result.summary == (
+        "1 address(es) listed on 1 list(s); 1 address(es) in a policy (PBL) range"
+    )
 
 
 async def test_answers_outside_loopback_are_a_broken_list(ctx: ResolverContext) -> None:
@@ -140,6 +218,7 @@ async def test_ipv6_addresses_are_asked_in_nibble_form(ctx: ResolverContext) -> 
         "codes": [],
         "meanings": [],
         "reason": None,
+        "policy_codes": [],
         "error": None,
         "roles": ["sending"],
         "hosts": [],
@@ -230,6 +309,18 @@ def test_unknown_lists_read_generic_codes_and_dqs_zones_are_spamhaus() -> None:
     dqs = describe_list("abcdefkey.zen.dq.spamhaus.net")
     assert dqs.major
     assert dqs.codes is SPAMHAUS_CODES
+    assert dqs.name == "Spamhaus ZEN via DQS"
+    assert dqs.policy_codes == {"127.0.0.10", "127.0.0.11"}
+    # The zone is shown beside the name in messages: the name must not repeat it.
+    assert describe_list("pbl.spamhaus.org").name == "Spamhaus PBL"
+    assert describe_list("sbl-xbl.spamhaus.org").name == "Spamhaus SBL-XBL"
+    assert describe_list("other.spamhaus.org").name == "Spamhaus"
+
+
+def test_pbl_codes_are_policy_codes() -> None:
+    listing = read_answer(_answer("127.0.0.11", "127.0.0.4"), ZEN)
+    assert listing.policy_codes == ["127.0.0.11"]
+    assert read_answer(_answer("127.0.0.2"), ZEN).policy_codes == []
 
 
 def test_default_lists_all_have_lab_stand_ins(lab: Lab) -> None:

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from console.auth.dkim import check_dkim, looks_like_key, parse_key_record
 from console.auth.options import AuditOptions
-from console.auth.selectors import WELL_KNOWN_SELECTORS, known_selector, provider_for
+from console.auth.selectors import (
+    WELL_KNOWN_SELECTORS,
+    confirmed_provider,
+    guessed_provider,
+    known_selector,
+    provider_for,
+)
 from console.lab import Lab
 from console.model import Status
 
@@ -219,6 +225,12 @@ def test_selector_table_has_the_providers_the_issue_names() -> None:
     assert provider_for("s1", "s1.domainkey.u123.wl.sendgrid.net") == "SendGrid"
     assert provider_for("custom", "x._domainkey.contoso.onmicrosoft.com") == "Microsoft 365"
     assert provider_for("custom") is None
+    # Only a CNAME into the provider's zone confirms it; the name alone is a guess.
+    assert confirmed_provider("s1.domainkey.u123.wl.sendgrid.net.") == "SendGrid"
+    assert confirmed_provider(None) is None
+    assert confirmed_provider("s1.domainkey.example.net") is None
+    assert confirmed_provider("evilsendgrid.net") is None
+    assert guessed_provider("s1") == "SendGrid"
     assert len(table) == len(WELL_KNOWN_SELECTORS), "a selector is listed twice"
 
 
@@ -229,11 +241,13 @@ async def test_good_domain_keys_found_by_discovery_and_by_option(ctx) -> None:
     result = await check_dkim(ctx, "good.test", AuditOptions(selectors=("s2026", "ed2026")))
     assert result.status is Status.PASS, result.findings
     google = only(result, "google")
-    assert (google["found_by"], google["provider"], google["key_bits"]) == (
+    # A TXT record at google._domainkey could be anyone's: the provider is only a guess.
+    assert (google["found_by"], google["provider"], google["provider_guess"]) == (
         "discovery",
+        None,
         "Google Workspace",
-        2048,
     )
+    assert google["key_bits"] == 2048
     assert only(result, "s2026")["found_by"] == "option"
     ed = only(result, "ed2026")
     assert (ed["key_type"], ed["key_bits"]) == ("ed25519", 256)
@@ -269,15 +283,40 @@ async def test_m365_cname_selectors_are_followed(ctx) -> None:
         assert entry["cname"] == (
             f"{selector}-dkim-m365-test._domainkey.dkimm365.dkim-onmicrosoft.test"
         )
-        assert entry["provider"] == "Microsoft 365"
+        # The lab's tenant zone is a .test stand-in, not onmicrosoft.com: unconfirmed.
+        assert (entry["provider"], entry["provider_guess"]) == (None, "Microsoft 365")
         assert entry["key_bits"] == 2048
+
+
+async def test_provider_is_confirmed_only_by_a_cname_into_its_zone(ctx) -> None:
+    result = await check_dkim(ctx, "dkim-sendgrid.test", AuditOptions())
+    assert result.status is Status.PASS, result.findings
+    for selector in ("s1", "s2"):
+        entry = only(result, selector)
+        assert entry["cname"] == f"{selector}.domainkey.u1234.wl056.sendgrid.net"
+        assert (entry["provider"], entry["provider_guess"]) == ("SendGrid", None)
+
+
+async def test_self_hosted_s1_is_not_called_sendgrid(ctx) -> None:
+    # dkim1024.test publishes its own key at s1 (a plain TXT, no CNAME).
+    result = await check_dkim(ctx, "dkim1024.test", AuditOptions())
+    entry = only(result, "s1")
+    assert (entry["cname"], entry["provider"], entry["provider_guess"]) == (
+        None,
+        None,
+        "SendGrid",
+    )
+    assert "SendGrid" not in result.summary
+    assert not any("SendGrid" in f.message for f in result.findings)
 
 
 async def test_m365_cnames_to_nothing_say_dkim_was_never_enabled(ctx) -> None:
     result = await check_dkim(ctx, "dkim-m365-off.test", AuditOptions())
     dangling = [f for f in result.findings if f.code == "dkim.dangling-cname"]
     assert len(dangling) == 2
-    assert "Microsoft 365" in dangling[0].message
+    # The CNAME target is not in a Microsoft zone: the provider is named as a guess.
+    assert "(probably Microsoft 365, going by the selector)" in dangling[0].message
+    assert "the provider that publishes selector1-" in dangling[0].fix
     assert result.data["selectors"] == []
     assert result.status is Status.WARN
     # Named explicitly, the same dangling selector is a failure: the user signs with it.
@@ -336,14 +375,37 @@ async def test_testing_mode_warns(ctx) -> None:
 
 
 async def test_nothing_found_says_selectors_cannot_be_listed(ctx) -> None:
-    result = await check_dkim(ctx, "nomx.test", AuditOptions())
+    # _domainkey.dkim-hidden.test exists (its only key has a dated Postmark-style
+    # selector), so discovery runs and finds nothing.
+    result = await check_dkim(ctx, "dkim-hidden.test", AuditOptions())
     (finding,) = result.findings
     assert finding.code == "dkim.no-selector"
     assert finding.severity is Status.WARN
+    asked = len(WELL_KNOWN_SELECTORS)
+    assert f"none of the {asked} well-known selectors discovery tried" in finding.message
     assert "cannot list" in finding.message
     assert "Amazon SES" in finding.message
     assert "--selector" in finding.fix
     assert "s= tag" in finding.fix
+    found = await check_dkim(ctx, "dkim-hidden.test", AuditOptions(selectors=("20240101000000pm",)))
+    assert found.status is Status.PASS
+
+
+async def test_missing_domainkey_says_discovery_was_skipped(ctx) -> None:
+    # _domainkey.nomx.test does not exist: RFC 8020 shortcut, no selector was tried.
+    result = await check_dkim(ctx, "nomx.test", AuditOptions())
+    assert result.data["checked"] == []
+    (finding,) = result.findings
+    assert finding.code == "dkim.no-selector"
+    assert finding.severity is Status.WARN
+    assert (
+        "_domainkey.nomx.test does not exist, so no selector can exist below it "
+        "(RFC 8020); discovery skipped"
+    ) in finding.message
+    assert "none of the 0" not in finding.message
+    assert "--selector" in finding.fix
+    assert "nomx.test. 3600 IN TXT" in finding.fix  # the record to publish
+    assert result.summary == "no DKIM key: _domainkey.nomx.test does not exist"
 
 
 async def test_named_selector_without_key_fails(ctx) -> None:

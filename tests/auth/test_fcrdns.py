@@ -70,21 +70,31 @@ async def test_sending_address_without_ptr_fails(ctx: ResolverContext) -> None:
     assert "Gmail" in finding.message
 
 
-async def test_ptr_name_that_does_not_resolve_back_fails(ctx: ResolverContext) -> None:
+async def test_sending_ptr_name_that_does_not_resolve_back_fails(ctx: ResolverContext) -> None:
     # .20 names a host that does not exist; .50 one that resolves to other addresses.
     result = await check_fcrdns(ctx, "good.test", AuditOptions(ips=("192.0.2.20", "192.0.2.50")))
     assert result.status is Status.FAIL
     findings = by_code(result)["fcrdns.not-confirmed"]
     assert len(findings) == 2
+    assert all(f.severity is Status.FAIL for f in findings)
+    assert "Gmail" in findings[0].message
     assert "`mail.fcrdns-mismatch.test. 3600 IN A 192.0.2.50`" in findings[1].fix
     assert host(result, "192.0.2.50", "sending")["ptr"] == ["mail.fcrdns-mismatch.test"]
 
 
-async def test_mx_whose_ptr_points_elsewhere_fails(ctx: ResolverContext) -> None:
+async def test_mx_only_ptr_that_does_not_resolve_back_warns(ctx: ResolverContext) -> None:
+    # The same role rule as a missing PTR: Gmail's FCrDNS rule is about sending IPs,
+    # so an unconfirmed PTR cannot be worse than no PTR at all for an MX-only address.
     result = await check_fcrdns(ctx, "fcrdns-mismatch.test", AuditOptions())
-    assert result.status is Status.FAIL
+    assert result.status is Status.WARN
     (finding,) = by_code(result)["fcrdns.not-confirmed"]
+    assert finding.severity is Status.WARN
     assert "PTR mx.fcrdns-mismatch.test." in finding.fix
+    # Named as a sending address too, the same address fails.
+    sending = await check_fcrdns(ctx, "fcrdns-mismatch.test", AuditOptions(ips=("127.0.4.2",)))
+    assert sending.status is Status.FAIL
+    severities = {f.severity for f in by_code(sending)["fcrdns.not-confirmed"]}
+    assert severities == {Status.WARN, Status.FAIL}
 
 
 async def test_generic_provider_ptr_warns_even_when_confirmed(ctx: ResolverContext) -> None:
@@ -135,6 +145,23 @@ async def test_dns_failures_are_errors_not_missing_ptrs(lab: Lab) -> None:
     assert "SERVFAIL" in host(result, "192.0.2.70", "sending")["error"]
     assert "REFUSED" in host(result, "198.51.100.1", "sending")["error"]
     assert "fcrdns.no-ptr" not in by_code(result)
+    # Nothing was checked: not "0 of 0 address(es) have forward-confirmed reverse DNS".
+    assert result.summary == "reverse DNS could not be checked"
+
+
+async def test_summary_leaves_failed_lookups_out_of_the_count(lab: Lab) -> None:
+    ctx = lab.resolver(timeout=0.5, retries=0)
+    result = await check_fcrdns(ctx, "nullmx.test", AuditOptions(ips=("192.0.2.10", "192.0.2.70")))
+    assert result.summary == "1 address(es), all forward-confirmed; 1 could not be checked"
+    failed = await check_fcrdns(ctx, "nullmx.test", AuditOptions(ips=("192.0.2.99", "192.0.2.70")))
+    assert failed.summary == (
+        "0 of 1 address(es) have forward-confirmed reverse DNS; 1 could not be checked"
+    )
+
+
+async def test_mx_lookup_failure_summary_says_nothing_was_checked(ctx: ResolverContext) -> None:
+    result = await check_fcrdns(ctx, "servfail.test", AuditOptions())
+    assert result.summary == "reverse DNS could not be checked"
 
 
 async def test_mx_lookup_failure_is_an_error(ctx: ResolverContext) -> None:

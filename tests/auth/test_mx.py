@@ -155,6 +155,11 @@ async def test_dead_backup_target_only_warns(ctx) -> None:
     unresolvable = finding(result, "mx.unresolvable")
     assert "mx2.mx-partial.test" in unresolvable.message
     assert unresolvable.fix.endswith("`mx-partial.test. 3600 IN MX 20 mx2.mx-partial.test.`.")
+    # DNS alone cannot tell a host is reachable: the summary says only what was checked.
+    assert result.summary == (
+        "2 MX host(s), 1 with addresses: 10 mx1.mx-partial.test, 20 mx2.mx-partial.test"
+    )
+    assert "reachable" not in result.summary
 
 
 async def test_more_than_ten_mx_is_noted_for_spf(ctx) -> None:
