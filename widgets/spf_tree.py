@@ -9,6 +9,10 @@ last), so the admin sees exactly which include pushes the domain over.
 Fed `spf.data.tree`: nested dicts with `domain`, `via`, `kind`, `record`, `lookups`
 (the record's own DNS terms), `total`, `provider`, `children`, `error`; every key is
 optional.
+
+An include's "cost" is the one definition `console.auth.spf.include_cost` uses in the
+findings: the include (or redirect) term itself plus every look-up below it, i.e. how
+far it moves the running count.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ def _order(record: object, children: int, own: int) -> Iterator[str]:
 
 class SpfTree(Tree[dict[str, Any]]):
     """The include tree as a Tree widget; each node's data is its dict from the report,
-    plus `running_total` (the count when a receiver reaches it) and `over_limit`."""
+    plus `running_total` (the count when a receiver reaches it), `over_limit`, and for
+    includes and redirects `cost` (the term plus everything below it)."""
 
     DEFAULT_CSS = """
     SpfTree {
@@ -111,6 +116,8 @@ class SpfTree(Tree[dict[str, Any]]):
         self.over_limit = self.over_limit or running > LOOKUP_LIMIT
         label = Text() if is_root else self._label(node, running)
         branch = parent.add(label, data=data, expand=True, allow_expand=bool(children))
+        # `running` already counts the include/redirect term that led here.
+        start = running - (0 if is_root else 1)
         pending = iter(children)
         for step in _order(node.get("record"), len(children), self._own(node)):
             running += 1
@@ -120,6 +127,10 @@ class SpfTree(Tree[dict[str, Any]]):
                     running = self._add(branch, child, running)
                     continue
             self.over_limit = self.over_limit or running > LOOKUP_LIMIT
+        if not is_root:
+            # The cost is known only after the subtree: the term plus everything below it.
+            data["cost"] = running - start
+            branch.set_label(self._label(node, data["running_total"], data["cost"]))
         return running
 
     @staticmethod
@@ -133,13 +144,12 @@ class SpfTree(Tree[dict[str, Any]]):
         self._tail(label, node)
         return label
 
-    def _label(self, node: Mapping[str, Any], running: int) -> Text:
+    def _label(self, node: Mapping[str, Any], running: int, cost: int | None = None) -> Text:
         name = node.get("via") or node.get("domain") or "?"
         label = literal(name, style="bold", no_wrap=True)
         label.append(f"  at {running}/{LOOKUP_LIMIT}", style="" if running > 10 else "dim")
-        own = self._own(node)
-        if own:
-            label.append(f", costs {own}", style="dim")
+        if cost:
+            label.append(f", costs {cost}", style="dim")
         self._tail(label, node)
         return label
 

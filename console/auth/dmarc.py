@@ -26,6 +26,7 @@ from typing import Any, Literal
 import dns.exception
 import dns.name
 
+from console.auth.mx import is_null_mx
 from console.auth.options import AuditOptions
 from console.auth.records import InvalidDomain, normalize_domain, txt_record
 from console.auth.resolver import Lookup, ResolverContext
@@ -52,6 +53,12 @@ REMOVED_TAGS = ("pct", "rf", "ri")
 """Tags RFC 9989 removed; RFC 7489 receivers, still common, keep reading them."""
 
 BULK_SENDER_PROVIDERS = "Gmail, Yahoo and Microsoft (Outlook.com)"
+
+PARKED_DOMAIN_PRACTICE = (
+    "M3AAWG's parked-domain practice: a domain that sends no mail publishes SPF -all and "
+    "DMARC p=reject, so receivers refuse anything forged in its name"
+)
+"""Why a null-MX (RFC 7505) domain is told p=reject straight away, for finding texts."""
 
 ReportTag = Literal["rua", "ruf"]
 AlignmentMode = Literal["r", "s"]
@@ -1212,9 +1219,20 @@ async def check_dmarc(ctx: ResolverContext, domain: str, options: AuditOptions) 
             "Give the domain used in the From: address, e.g. example.com.",
         )
         return CheckResult.from_findings(CHECK_ID, "not a domain name", [finding])
-    discovery = await discover_policy(ctx, name)
-    destinations = await check_destinations(ctx, discovery)
-    findings, bulk_ok = _findings(name, discovery, destinations)
+    # Whether the domain, and the domain reports would go to, accept mail at all (a null
+    # MX, RFC 7505): asked alongside the walk and the destination checks, so it adds no
+    # round trip, and it is the same (cached) MX question the mx check asks.
+    discovery, own_mx = await ctx.gather(discover_policy(ctx, name), ctx.query(name, "MX"))
+    report_domain = discovery.org_domain or discovery.policy_domain or name
+    destinations, report_mx = await ctx.gather(
+        check_destinations(ctx, discovery), ctx.query(report_domain, "MX")
+    )
+    no_mail = frozenset(
+        domain
+        for domain, lookup in ((name, own_mx), (report_domain, report_mx))
+        if is_null_mx(lookup)
+    )
+    findings, bulk_ok = _findings(name, discovery, destinations, no_mail)
     data = _data(discovery, destinations, bulk_ok)
     return CheckResult.from_findings(CHECK_ID, _summary(discovery, destinations), findings, data)
 
@@ -1225,8 +1243,12 @@ def _looks_like_dmarc(text: str) -> bool:
 
 
 def _findings(
-    domain: str, discovery: DmarcDiscovery, destinations: Sequence[DestinationCheck]
+    domain: str,
+    discovery: DmarcDiscovery,
+    destinations: Sequence[DestinationCheck],
+    no_mail: frozenset[str] = frozenset(),
 ) -> tuple[list[Finding], bool | None]:
+    """Every finding; `no_mail` holds the domains known to publish a null MX."""
     findings: list[Finding] = []
     own = discovery.own_step
     if own is not None and own.outcome == "error":
@@ -1238,8 +1260,9 @@ def _findings(
     replacement: str | None = None  # the one record to publish in their place
     if own is not None:
         if own.outcome == "multiple":
-            replacement = suggested_record(_strongest(own))
-            findings.append(_multiple(domain, own, discovery, replacement))
+            keep, why = _weakest(own)
+            replacement = suggested_record(keep, rua=_carried_rua(own, keep))
+            findings.append(_multiple(domain, own, discovery, replacement, why))
         for text in own.texts:
             parsed = parse_dmarc(text)
             if not parsed.is_dmarc and _looks_like_dmarc(text):
@@ -1249,16 +1272,18 @@ def _findings(
     parsed, policy_domain = discovery.parsed, discovery.policy_domain
     if parsed is None or policy_domain is None:
         if discovery.error is None and not discarded:
-            findings.append(_missing(domain))
+            findings.append(_missing(domain, no_mail))
         if discovery.error is None and len(domain.split(".")) > MAX_WALK_QUERIES:
             findings.append(_long_name(domain, discovery))
         if discovery.error is None:
-            findings.append(_bulk(domain, discovery, ok=False, replacement=replacement))
+            findings.append(
+                _bulk(domain, discovery, ok=False, replacement=replacement, no_mail=no_mail)
+            )
             return findings, False
         return findings, None
     owner = f"_dmarc.{policy_domain}"
     if discovery.inherited:
-        findings.append(_inherited(domain, discovery))
+        findings.append(_inherited(domain, discovery, no_mail))
         if len(domain.split(".")) > MAX_WALK_QUERIES:
             findings.append(_long_name(domain, discovery))
     for problem in parsed.problems:
@@ -1270,8 +1295,8 @@ def _findings(
                 "Publish instead: " + txt_record(owner, suggested_record(parsed)),
             )
         )
-    findings.extend(_policy_findings(domain, discovery))
-    findings.extend(_reporting_findings(discovery, destinations))
+    findings.extend(_policy_findings(domain, discovery, no_mail))
+    findings.extend(_reporting_findings(domain, discovery, destinations, no_mail))
     # A record discarded for its syntax leaves the inherited policy in force everywhere;
     # several records stop RFC 7489 receivers from looking further up (its section 6.6.3).
     multiple = own is not None and own.outcome == "multiple"
@@ -1281,7 +1306,15 @@ def _findings(
         and parsed.policy is not None
         and not parsed.policy_tags_invalid
     )
-    findings.append(_bulk(domain, discovery, ok=ok, replacement=replacement if multiple else None))
+    findings.append(
+        _bulk(
+            domain,
+            discovery,
+            ok=ok,
+            replacement=replacement if multiple else None,
+            no_mail=no_mail,
+        )
+    )
     return findings, ok
 
 
@@ -1302,7 +1335,16 @@ def _dns_error(what: str, error: str, *, policy_unknown: bool) -> Finding:
     )
 
 
-def _missing_fix(domain: str) -> str:
+def _missing_fix(domain: str, no_mail: frozenset[str] = frozenset()) -> str:
+    if domain in no_mail:
+        # A parked domain has no legitimate mail to watch, so there is nothing to learn
+        # from p=none first; and a report address at it would bounce.
+        return (
+            f"{domain} has a null MX: it sends and receives no mail, so publish "
+            + txt_record(f"_dmarc.{domain}", f"v={VERSION}; p=reject")
+            + f" now ({PARKED_DOMAIN_PRACTICE}). Add rua= only with a mailbox at a domain "
+            "that receives mail, if you want reports of forgery attempts."
+        )
     record = f"v={VERSION}; p=none; rua=mailto:dmarc-reports@{domain}"
     return (
         "Publish, then create the dmarc-reports mailbox: "
@@ -1312,43 +1354,109 @@ def _missing_fix(domain: str) -> str:
     )
 
 
-def _missing(domain: str) -> Finding:
+def _missing(domain: str, no_mail: frozenset[str] = frozenset()) -> Finding:
     return Finding(
         "dmarc.missing",
         Status.FAIL,
         f"No DMARC record applies to {domain}: none at _dmarc.{domain} and none up the DNS "
         f"tree. {BULK_SENDER_PROVIDERS} require bulk senders to publish at least p=none, so "
         "their mail is rejected or sent to spam, and anyone can spoof the domain unnoticed.",
-        _missing_fix(domain),
+        _missing_fix(domain, no_mail),
     )
 
 
-def _strongest(step: WalkStep) -> ParsedDmarc:
-    """Of several records at one name, the one with the strongest valid policy."""
-    candidates = [parse_dmarc(text) for text in step.texts]
-    return max(
-        (parsed for parsed in candidates if parsed.is_dmarc),
-        key=lambda parsed: POLICIES.index(parsed.policy) if parsed.policy else -1,
-        default=parse_dmarc(""),
+def _strictness(parsed: ParsedDmarc) -> tuple[int, int, int]:
+    """How much failing mail a record refuses: p, then sp, then np (each weakest first)."""
+
+    def rank(policy: str | None) -> int:
+        return POLICIES.index(policy) if policy in POLICIES else 0
+
+    sub = parsed.subdomain_policy or parsed.policy
+    return (rank(parsed.policy), rank(sub), rank(parsed.np or sub))
+
+
+def _weakest(step: WalkStep) -> tuple[ParsedDmarc, str]:
+    """Of several records at one name, the one to keep, and why, in words.
+
+    The weakest valid policy: while several records are published receivers apply no
+    DMARC at all, so keeping a p=reject one would start rejecting, overnight, legitimate
+    mail nobody has yet seen pass DMARC. Keeping the weakest changes the least; raising
+    it is a separate step, once aggregate reports show every sender passing. Ties go to
+    a record with report addresses, then to the first in text order (DNS gives no order).
+    """
+    parsed = [parse_dmarc(text) for text in sorted(step.texts)]
+    dmarc = [record for record in parsed if record.is_dmarc]
+    valid = [r for r in dmarc if r.policy is not None and not r.policy_tags_invalid]
+    if not valid:
+        chosen = dmarc[0] if dmarc else parse_dmarc("")
+        return chosen, "none of them has a valid policy, so the first is repaired"
+    chosen = min(valid, key=lambda r: (*_strictness(r), not r.valid_rua))
+    policies = sorted({f"p={r.policy}" for r in valid}, key=lambda p: POLICIES.index(p[2:]))
+    if len(policies) == 1:
+        return chosen, f"they all say {policies[0]}, so the policy in force does not change"
+    return chosen, (
+        f"keep the one with the weakest policy, p={chosen.policy} (published: "
+        f"{', '.join(policies)}): while several are published receivers ignore all of them, "
+        "so keeping a stricter one would start quarantining or rejecting legitimate "
+        "mail overnight. Raise p as a separate step, once aggregate reports show all "
+        "legitimate mail passing aligned"
     )
 
 
-def _multiple(domain: str, step: WalkStep, discovery: DmarcDiscovery, replacement: str) -> Finding:
+def _carried_rua(step: WalkStep, kept: ParsedDmarc) -> list[str] | None:
+    """Report addresses for the kept record: its own, else those of the others (reports
+    are what shows when raising the policy is safe)."""
+    if kept.valid_rua:
+        return None
+    uris = [
+        uri.uri for text in sorted(step.texts) for uri in parse_dmarc(text).valid_rua if uri.uri
+    ]
+    return list(dict.fromkeys(uris)) or None
+
+
+def _multiple(
+    domain: str, step: WalkStep, discovery: DmarcDiscovery, replacement: str, why: str
+) -> Finding:
     dmarc = [text for text in step.texts if parse_dmarc(text).is_dmarc]
+    kept = parse_dmarc(replacement)
+    later = ""
+    if kept.policy in ("none", "quarantine"):
+        # Raising the policy is its own change, made once reports show it is safe.
+        stricter = POLICIES[POLICIES.index(kept.policy) + 1 :]
+        later = (
+            ". Then, as a separate step once aggregate reports show all legitimate mail "
+            "passing aligned: "
+            + " and later ".join(
+                txt_record(f"_dmarc.{domain}", suggested_record(kept, p=policy))
+                for policy in stricter
+            )
+        )
     if discovery.record is not None and discovery.policy_domain != domain:
         consequence = (
             f"RFC 9989 receivers then fall back to the record at _dmarc."
             f"{discovery.policy_domain}; RFC 7489 receivers apply no DMARC at all"
         )
+        applied = discovery.applied_policy()
+        stricter_now = (
+            applied in POLICIES
+            and kept.policy in POLICIES
+            and POLICIES.index(applied) > POLICIES.index(kept.policy)
+        )
+        if stricter_now:
+            why += (
+                f" (RFC 9989 receivers apply {applied} from that fallback today, so "
+                f"p={kept.policy} is a step down for them, not a risk to mail; raise it first)"
+            )
     else:
         consequence = "so no DMARC policy applies to the domain"
     return Finding(
         "dmarc.multiple-records",
         Status.FAIL,
         f"_dmarc.{domain} has {len(dmarc)} DMARC records. Receivers discard all of them "
-        f"when there is more than one, {consequence}.",
-        "Delete all but one; keep a single record such as: "
-        + txt_record(f"_dmarc.{domain}", replacement),
+        f"when there is more than one, {consequence}. Of the published records, {why}.",
+        "Delete all but one; keep this single record: "
+        + txt_record(f"_dmarc.{domain}", replacement)
+        + later,
     )
 
 
@@ -1379,7 +1487,9 @@ def _long_name(domain: str, discovery: DmarcDiscovery) -> Finding:
     )
 
 
-def _inherited(domain: str, discovery: DmarcDiscovery) -> Finding:
+def _inherited(
+    domain: str, discovery: DmarcDiscovery, no_mail: frozenset[str] = frozenset()
+) -> Finding:
     applied = discovery.applied_policy()
     tag = "sp" if discovery.parsed and discovery.parsed.subdomain_policy else "p"
     if discovery.from_psd:
@@ -1395,7 +1505,7 @@ def _inherited(domain: str, discovery: DmarcDiscovery) -> Finding:
             f"{who}; the public suffix operator's record at _dmarc.{discovery.psd_domain} "
             f"(psd=y) applies ({tag}={applied}). Its reports go to the operator, not to you, "
             "and bulk-sender rules expect the domain owner's own record.",
-            _missing_fix(discovery.org_domain or domain),
+            _missing_fix(discovery.org_domain or domain, no_mail),
         )
     return Finding(
         "dmarc.inherited",
@@ -1407,14 +1517,28 @@ def _inherited(domain: str, discovery: DmarcDiscovery) -> Finding:
     )
 
 
-def _policy_findings(domain: str, discovery: DmarcDiscovery) -> list[Finding]:
+def _policy_findings(
+    domain: str, discovery: DmarcDiscovery, no_mail: frozenset[str] = frozenset()
+) -> list[Finding]:
     parsed, policy_domain = discovery.parsed, discovery.policy_domain
     assert parsed is not None
     assert policy_domain is not None
     owner = f"_dmarc.{policy_domain}"
     findings: list[Finding] = []
     applied = discovery.applied_policy()
-    if applied == "none":
+    if applied == "none" and domain in no_mail:
+        findings.append(
+            Finding(
+                "dmarc.policy-none",
+                Status.WARN,
+                f"The policy for {domain} is none, but the domain has a null MX and sends no "
+                "mail: there is no legitimate mail to monitor, and p=none lets forged mail "
+                "using the domain reach inboxes.",
+                f"Publish p=reject now ({PARKED_DOMAIN_PRACTICE}): "
+                + txt_record(owner, suggested_record(parsed, **_raise_to("reject", discovery))),
+            )
+        )
+    elif applied == "none":
         quarantine = suggested_record(parsed, **_raise_to("quarantine", discovery))
         reject = suggested_record(parsed, **_raise_to("reject", discovery))
         findings.append(
@@ -1528,15 +1652,45 @@ def _without(parsed: ParsedDmarc, tag: str) -> ParsedDmarc:
 
 
 def _reporting_findings(
-    discovery: DmarcDiscovery, destinations: Sequence[DestinationCheck]
+    domain: str,
+    discovery: DmarcDiscovery,
+    destinations: Sequence[DestinationCheck],
+    no_mail: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     parsed, policy_domain = discovery.parsed, discovery.policy_domain
     assert parsed is not None
     assert policy_domain is not None
     owner = f"_dmarc.{policy_domain}"
     findings: list[Finding] = []
-    if not parsed.valid_rua:
-        target = discovery.org_domain or policy_domain
+    target = discovery.org_domain or policy_domain
+    if not parsed.valid_rua and domain in no_mail:
+        # A parked domain has no senders to discover; reports would only show forgeries.
+        findings.append(
+            Finding(
+                "dmarc.no-rua",
+                Status.PASS,
+                f"The record at {owner} asks for no aggregate reports. {domain} has a null MX "
+                "and sends no mail, so there are no senders to discover: that is fine for a "
+                "parked domain. Reports would only show forgery attempts; if you want them, "
+                f"the rua mailbox must be at a domain that receives mail (not {domain}).",
+            )
+        )
+    elif not parsed.valid_rua and target in no_mail:
+        findings.append(
+            Finding(
+                "dmarc.no-rua",
+                Status.WARN,
+                f"The record at {owner} asks for no aggregate reports (no usable rua): you "
+                "cannot see who sends mail as the domain, which you need before enforcing a "
+                f"policy. {target} has a null MX and accepts no mail, so the reports must go "
+                "to a mailbox at another domain.",
+                "Add rua=mailto:<mailbox> with a mailbox at a domain that receives mail; "
+                f"if that domain is outside {target}'s organisation it must authorise the "
+                f"reports with a TXT record {target}._report._dmarc.<that domain> "
+                f'"v={VERSION}" (RFC 9990 section 4).',
+            )
+        )
+    elif not parsed.valid_rua:
         findings.append(
             Finding(
                 "dmarc.no-rua",
@@ -1598,7 +1752,14 @@ def _reporting_findings(
     return findings
 
 
-def _bulk(domain: str, discovery: DmarcDiscovery, *, ok: bool, replacement: str | None) -> Finding:
+def _bulk(
+    domain: str,
+    discovery: DmarcDiscovery,
+    *,
+    ok: bool,
+    replacement: str | None,
+    no_mail: frozenset[str] = frozenset(),
+) -> Finding:
     if ok:
         return Finding(
             "dmarc.bulk-sender-minimum",
@@ -1623,7 +1784,7 @@ def _bulk(domain: str, discovery: DmarcDiscovery, *, ok: bool, replacement: str 
             f"_dmarc.{domain}", replacement
         )
     elif parsed is None or discovery.from_psd:
-        fix = _missing_fix(domain)
+        fix = _missing_fix(domain, no_mail)
     else:
         fix = "Publish instead: " + txt_record(
             f"_dmarc.{discovery.policy_domain}", suggested_record(parsed)

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.auth.fcrdns import reverse_dns
+from console.auth.mx import mx_hosts
 from console.auth.options import AuditOptions
 from console.auth.providers import provider_for
 from console.auth.records import TXT_STRING_LIMIT, quote_txt, txt_record
@@ -935,6 +937,15 @@ class SpfNode:
         }
 
 
+def include_cost(node: SpfNode) -> int:
+    """What an include or redirect costs its parent: the term itself plus everything below.
+
+    The one definition of "cost" the finding texts and the console's tree both use; for
+    the root it is simply the policy's total.
+    """
+    return node.total + (0 if node.kind == "root" else 1)
+
+
 @dataclass(slots=True)
 class _Walk:
     ctx: ResolverContext
@@ -1065,6 +1076,113 @@ async def _check_exists(
         part.findings.append(_dns_error(lookup, mechanism.text))
     elif lookup.is_void:
         part.void_terms.append({"term": mechanism.text, "domain": domain})
+
+
+PTR_CANDIDATES = 20
+"""Addresses the ptr fix checks the reverse DNS of at most (A and MX hosts of two names)."""
+
+
+def _under(name: str, domain: str) -> bool:
+    return name == domain or name.endswith("." + domain)
+
+
+async def ptr_matches(ctx: ResolverContext, names: Sequence[str], target: str) -> list[str]:
+    """Addresses of `names` (their A/AAAA and MX hosts) that a `ptr:target` term matches.
+
+    A ptr term matches a client whose forward-confirmed reverse name is `target` or
+    below it (RFC 7208 5.5). Every host it would match cannot be listed, but the
+    domain's own and its MX hosts' addresses can be tried: those whose reverse DNS
+    confirms a name under `target` are hosts the ptr term already authorises.
+
+    Returns:
+        The matching addresses, sorted (IPv4 first); empty when none can be found.
+    """
+    unique = list(dict.fromkeys(names))
+    found = await ctx.gather(
+        *(mx_hosts(ctx, name) for name in unique),
+        *(ctx.query(name, rdtype) for name in unique for rdtype in ("A", "AAAA")),
+    )
+    addresses: list[str] = []
+    for result in found:
+        if isinstance(result, Lookup):
+            addresses.extend(result.addresses())
+        else:
+            for host in result.hosts:
+                addresses.extend(host.addresses)
+    candidates: list[IPAddress] = []
+    for address in dict.fromkeys(addresses):
+        try:
+            candidates.append(ipaddress.ip_address(address))
+        except ValueError:
+            continue
+    candidates = candidates[:PTR_CANDIDATES]
+    reverse = await ctx.gather(*(reverse_dns(ctx, str(ip)) for ip in candidates))
+    matched = [
+        ip
+        for ip, entry in zip(candidates, reverse, strict=True)
+        if any(_under(name, target) for name in entry.confirmed)
+    ]
+    return [str(ip) for ip in sorted(matched, key=lambda ip: (ip.version, ip))]
+
+
+async def _ptr_finding(
+    walk: _Walk,
+    domain: str,
+    record: SpfRecord,
+    mechanism: Mechanism,
+    target: str | None,
+    part: _Part,
+) -> None:
+    """spf.ptr: offer a record that keeps the hosts ptr matches today, or no record at all.
+
+    Dropping ptr outright would make every host it authorises fail SPF overnight; the fix
+    replaces it with ip4:/ip6: terms for the hosts it can be shown to match.
+    """
+    message = (
+        f"{mechanism.text!r} in the SPF record of {domain} asks receivers for reverse DNS on "
+        "every message: RFC 7208 5.5 says not to use it, it is slow, and some receivers "
+        "skip it, so those senders fail SPF."
+    )
+    matched = await ptr_matches(walk.ctx, [target, domain], target) if target else []
+    if not matched:
+        where = f"under {target}" if target else "the term names (it depends on the message)"
+        part.findings.append(
+            _finding(
+                "spf.ptr",
+                Status.WARN,
+                message
+                + f" No address of {domain}"
+                + (f" or {target}" if target and target != domain else "")
+                + f" (A/AAAA or MX hosts) has reverse DNS {where}, so which hosts it "
+                "authorises cannot be determined and no record is offered: removing it "
+                "blindly could make a real sender fail SPF.",
+                f"List each server that sends mail as {domain} with ip4:/ip6: (or a:host) "
+                f"terms in place of {mechanism.text!r}, then remove {mechanism.text!r}.",
+            )
+        )
+        return
+    prefix = "" if mechanism.qualifier == "+" else mechanism.qualifier
+    present = {t.text.lower() for t in record.terms}
+    replacement = [
+        term
+        for ip in matched
+        if (term := f"{prefix}ip{6 if ':' in ip else 4}:{ip}").lower() not in present
+    ]
+    terms: list[Term | str] = []
+    for term in record.terms:
+        terms.extend(replacement if term is mechanism else [term])
+    part.findings.append(
+        _finding(
+            "spf.ptr",
+            Status.WARN,
+            message
+            + f" The record below replaces it with the addresses found whose reverse DNS is "
+            f"under {target} ({', '.join(matched)}), so they keep passing. {mechanism.text!r} "
+            f"also matches any other host whose reverse name ends in {target}: add those "
+            "that send mail before publishing.",
+            txt_record(domain, format_record(terms)),
+        )
+    )
 
 
 async def _expand_child(
@@ -1233,6 +1351,10 @@ async def _walk_record(
         if target is None or mechanism.name == "ptr":
             if mechanism.qualifier == "+":
                 node.kept.append(mechanism.text)
+            if mechanism.name == "ptr":
+                part = _Part()
+                jobs.append(_ptr_finding(walk, node.domain, record, mechanism, target, part))
+                parts.append(part)
             continue
         part: _Part | None = _Part()
         if mechanism.name == "include":
@@ -1298,20 +1420,6 @@ def _tokens_without(text: str, positions: set[int]) -> list[str]:
 def _record_findings(node: SpfNode, record: SpfRecord) -> None:
     """Findings about one record's content that do not need DNS."""
     domain = node.domain
-    for mechanism in record.evaluated:
-        if mechanism.name == "ptr":
-            fixed = format_record(t for t in record.terms if t is not mechanism)
-            node.findings.append(
-                _finding(
-                    "spf.ptr",
-                    Status.WARN,
-                    f"{mechanism.text!r} in the SPF record of {domain} asks receivers for "
-                    "reverse DNS on every message: RFC 7208 5.5 says not to use it, it is "
-                    "slow, and some receivers skip it, so those senders fail SPF. List the "
-                    "sending hosts with ip4:/ip6: or a: instead of it.",
-                    txt_record(domain, fixed),
-                )
-            )
     for modifier in record.modifiers:
         if modifier.name in MECHANISMS:
             node.findings.append(
@@ -1526,17 +1634,74 @@ def _empty_data(record: str | None = None) -> dict[str, Any]:
     }
 
 
-def _merged_record(records: Sequence[str]) -> str:
-    """One record holding the terms of several (the first `all` and redirect win)."""
+@dataclass(frozen=True, slots=True)
+class MergedRecord:
+    """One record holding the senders of several, and why it ends the way it does.
+
+    Attributes:
+        text: the merged record.
+        all_term: the closing `all` chosen ("-all" or "~all").
+        reason: why that `all`, in plain words, for the finding.
+    """
+
+    text: str
+    all_term: str
+    reason: str
+
+
+def merge_records(records: Sequence[str]) -> MergedRecord:
+    """Merge several published SPF records into one (RFC 7208 3.2 allows only one).
+
+    Mechanisms are kept in order without duplicates; a redirect= becomes an include: (the
+    merged record ends in an `all`, which would make a redirect ignored); the first exp=
+    is kept. The closing `all` is chosen to not break mail: -all only when every record
+    already ended in -all. Any other ending means at least one record's author did not
+    claim a complete list of senders, and -all would have receivers reject mail from the
+    hosts it left out, so ~all is kept; +all and ?all are never carried over (+all lets
+    every host on the internet pass).
+    """
+    parsed = [parse_record(text) for text in records]
     terms: list[str] = []
-    all_term: str | None = None
-    for text in records:
-        for term in parse_record(text).terms:
-            if isinstance(term, Mechanism) and term.name == "all":
-                all_term = all_term or term.text
-            elif term.text.lower() not in (t.lower() for t in terms):
-                terms.append(term.text)
-    return format_record([*terms, all_term or "~all"])
+    seen: set[str] = set()
+    explanation: str | None = None
+
+    def add(term: str) -> None:
+        if term.lower() not in seen:
+            seen.add(term.lower())
+            terms.append(term)
+
+    for record in parsed:
+        for term in record.terms:
+            if isinstance(term, Mechanism):
+                if term.name != "all":
+                    add(term.text)
+            elif term.name == "redirect":
+                add(f"include:{term.value}")
+            elif term.name == "exp":
+                if explanation is None:
+                    explanation = term.text
+            else:
+                add(term.text)
+    endings = [record.all.text if record.all is not None else None for record in parsed]
+    if all(ending is not None and ending.startswith("-") for ending in endings):
+        all_term = "-all"
+        reason = "every record ended in -all, so the merged record keeps -all"
+    else:
+        all_term = "~all"
+        shown = ", ".join(
+            repr(ending) if ending is not None else "no 'all'" for ending in dict.fromkeys(endings)
+        )
+        reason = (
+            f"the records end in {shown}, so the merged record ends in ~all: not every "
+            "record claimed a complete list of senders, and -all would have receivers reject "
+            "mail from hosts one of them left out"
+        )
+        if any(ending and ending[0] in "+?" for ending in endings):
+            reason += " (+all and ?all are never kept: they let any host pass or say nothing)"
+        if "-all" in endings:
+            reason += "; move to -all once DMARC reports show every sender passing"
+    text = format_record([*terms, all_term, *([explanation] if explanation else [])])
+    return MergedRecord(text, all_term, reason)
 
 
 def _rrtype_finding(domain: str, lookup: Lookup, txt_records: Sequence[str]) -> Finding | None:
@@ -1594,24 +1759,7 @@ async def check_spf(ctx: ResolverContext, domain: str, options: AuditOptions) ->
     if not records:
         return _missing(domain, texts, all_strings, rrtype)
     if len(records) > 1:
-        records = sorted(records)  # DNS gives an RRset in no particular order
-        data = _empty_data(records[0])
-        data["records"] = records
-        findings = [
-            _finding(
-                "spf.multiple-records",
-                Status.FAIL,
-                f"{domain} publishes {len(records)} SPF records; receivers return permerror "
-                "when there is more than one (RFC 7208 3.2), so SPF fails for all mail. "
-                "Publish one record holding every sender (below) and delete the others.",
-                txt_record(domain, _merged_record(records)),
-            )
-        ]
-        if rrtype is not None:
-            findings.append(rrtype)
-        return CheckResult.from_findings(
-            "spf", f"{len(records)} SPF records (permerror)", findings, data
-        )
+        return await _multiple_records(ctx, domain, sorted(records), rrtype, options)
 
     text = records[0]
     strings = next((s for s, t in zip(all_strings, texts, strict=False) if t == text), ())
@@ -1648,6 +1796,58 @@ async def check_spf(ctx: ResolverContext, domain: str, options: AuditOptions) ->
         data["ips"] = {ip: verdict for ip, verdict in ip_results}
     summary = _summary(root, findings, walk)
     return CheckResult.from_findings("spf", summary, findings, data)
+
+
+async def _multiple_records(
+    ctx: ResolverContext,
+    domain: str,
+    records: Sequence[str],
+    rrtype: Finding | None,
+    options: AuditOptions,
+) -> CheckResult:
+    """Several SPF records: propose one merged record, and say what it would cost."""
+    merged = merge_records(records)
+    # Walk the merged record as if published, so its look-up count is the real one
+    # (includes, their nested includes, a and mx terms), not the record's own terms.
+    root = SpfNode(domain=domain)
+    walk = _Walk(ctx, domain)
+    _, ip_results = await ctx.gather(
+        _walk_record(walk, root, merged.text, (), 0, frozenset({domain})),
+        _evaluate_ips(ctx, domain, options.ips),
+    )
+    at_least = "at least " if walk.truncated else ""
+    fix = txt_record(domain, merged.text)
+    message = (
+        f"{domain} publishes {len(records)} SPF records; receivers return permerror when "
+        "there is more than one (RFC 7208 3.2), so SPF fails for all mail. Publish one "
+        f"record holding every sender (below) and delete the others; {merged.reason}. "
+        f"The merged record needs {at_least}{root.total} DNS look-up(s)."
+    )
+    if root.total > LOOKUP_LIMIT or walk.truncated:
+        heavy = sorted(
+            (c for c in root.children if c.kind == "include"), key=include_cost, reverse=True
+        )
+        parts = ", ".join(f"{c.via} costs {include_cost(c)}" for c in heavy[:4])
+        fix += (
+            f"\nWarning: this merged record needs {at_least}{root.total} DNS look-ups, over "
+            f"the limit of {LOOKUP_LIMIT} (RFC 7208 4.6.4), so it would still fail SPF with "
+            "permerror. Before publishing it, remove the includes you no longer use"
+            + (f" (heaviest: {parts})" if parts else "")
+            + " or replace them with their ip4:/ip6: addresses."
+        )
+    data = _empty_data(records[0])
+    data["records"] = list(records)
+    data["merged_record"] = merged.text
+    data["merged_lookups"] = root.total
+    findings = [_finding("spf.multiple-records", Status.FAIL, message, fix)]
+    if rrtype is not None:
+        findings.append(rrtype)
+    findings.extend(_ip_findings(domain, ip_results))
+    if ip_results:
+        data["ips"] = {ip: verdict for ip, verdict in ip_results}
+    return CheckResult.from_findings(
+        "spf", f"{len(records)} SPF records (permerror)", findings, data
+    )
 
 
 def _missing(
@@ -1863,11 +2063,10 @@ def _too_many_lookups(root: SpfNode, walk: _Walk) -> Finding:
     at_least = "at least " if walk.truncated else ""
     heavy = sorted(
         (child for child in root.children if child.kind == "include"),
-        key=lambda child: child.total,
+        key=include_cost,
         reverse=True,
     )
-    # The include term itself costs one look-up in the parent, on top of its subtree.
-    parts = ", ".join(f"{c.via} costs {c.total + 1}" for c in heavy[:4])
+    parts = ", ".join(f"{c.via} costs {include_cost(c)}" for c in heavy[:4])
     flat = _flattened(root)
     if flat.lookups > LOOKUP_LIMIT or walk.truncated:
         advice = (
@@ -1921,6 +2120,21 @@ def _summary(root: SpfNode, findings: Sequence[Finding], walk: _Walk) -> str:
     return f"SPF: {at_least}{root.total}/{LOOKUP_LIMIT} DNS look-ups, {voids} void{ending}"
 
 
+IP_RESULT_SEVERITY: dict[str, Status] = {
+    "fail": Status.FAIL,
+    "softfail": Status.FAIL,
+    "permerror": Status.FAIL,
+    "temperror": Status.ERROR,
+    "neutral": Status.WARN,
+    "none": Status.WARN,
+}
+"""SPF result for a sending IP the admin named (`--ip`) -> the finding's severity.
+
+A named sender is one the domain relies on: fail, softfail and permerror mean its mail
+does not pass SPF, so it is a failure, not a hint; neutral and none say nothing either
+way and stay warnings; temperror is a DNS problem (error)."""
+
+
 async def _evaluate_ips(
     ctx: ResolverContext, domain: str, ips: Sequence[str]
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -1946,14 +2160,21 @@ def _ip_findings(domain: str, results: Sequence[tuple[str, dict[str, Any]]]) -> 
         result = verdict["result"]
         if result == "pass":
             continue
-        severity = Status.ERROR if result == "temperror" else Status.WARN
+        severity = IP_RESULT_SEVERITY.get(result, Status.WARN)
+        consequence = (
+            f"{ip} was named as a sender of this domain's mail, so its mail fails SPF: "
+            "Gmail requires SPF or DKIM to pass (bulk senders: both), and without an aligned "
+            "pass DMARC fails too."
+            if severity is Status.FAIL
+            else f"If {ip} sends this domain's mail, it does not pass SPF."
+        )
         findings.append(
             _finding(
                 "spf.ip-not-authorized",
                 severity,
                 f"Mail from {ip} as {domain} gets SPF {result}"
                 + (f" ({verdict['mechanism']})" if verdict.get("mechanism") else "")
-                + f": {verdict['explanation']}. If {ip} sends this domain's mail, it fails SPF.",
+                + f": {verdict['explanation']}. {consequence}",
                 f"Add ip{6 if ':' in ip else 4}:{ip} (or the include of the service using it) "
                 f"to the SPF record of {domain}.",
             )

@@ -104,7 +104,14 @@ async def test_several_records_at_one_name_leave_no_policy(ctx) -> None:
     assert result.status is Status.FAIL
     multiple = only(result, "dmarc.multiple-records")
     assert multiple.severity is Status.FAIL
-    assert '"v=DMARC1; p=reject; rua=mailto:dmarc@dmarc-multi.test"' in multiple.fix
+    # The weakest record is kept (p=reject would start rejecting mail overnight); raising
+    # the policy comes after, as a separate step.
+    keep, _, later = multiple.fix.partition("Then, as a separate step")
+    assert '"v=DMARC1; p=none; rua=mailto:dmarc@dmarc-multi.test"' in keep
+    assert "p=reject" not in keep
+    assert "weakest policy, p=none" in multiple.message
+    assert '"v=DMARC1; p=quarantine; rua=mailto:dmarc@dmarc-multi.test"' in later
+    assert '"v=DMARC1; p=reject; rua=mailto:dmarc@dmarc-multi.test"' in later
     assert result.data["policy"] is None
     assert len(result.data["records"]) == 2
     assert result.data["bulk_sender_minimum"] is False
@@ -147,7 +154,8 @@ async def test_several_records_below_a_policy_fall_back_only_under_rfc_9989(ctx)
     assert (result.data["policy"], result.data["policy_domain"]) == ("quarantine", "dmarc-sub.test")
     bulk = only(result, "dmarc.bulk-sender-minimum")
     assert bulk.severity is Status.FAIL
-    assert '_dmarc.two.dmarc-sub.test. 3600 IN TXT "v=DMARC1; p=reject;' in bulk.fix
+    assert '_dmarc.two.dmarc-sub.test. 3600 IN TXT "v=DMARC1; p=none;' in bulk.fix
+    assert "RFC 9989 receivers apply quarantine from that fallback today" in multiple.message
 
 
 # -- invalid tag values --------------------------------------------------------------
@@ -443,3 +451,43 @@ async def test_every_demo_domain_gets_a_complete_result(ctx, domain: str) -> Non
     for finding in result.findings:
         if finding.severity in (Status.WARN, Status.FAIL):
             assert finding.fix, finding.code
+
+
+# -- parked (null MX) domains ------------------------------------------------------------
+
+
+async def test_parked_domain_needs_no_reports_and_gets_no_address_at_itself(ctx) -> None:
+    result = await check(ctx, "nullmx.test")
+    assert result.status is Status.PASS
+    no_rua = only(result, "dmarc.no-rua")
+    assert no_rua.severity is Status.PASS
+    assert "null MX" in no_rua.message
+    # A report address at a domain that accepts no mail would only bounce.
+    assert not any("@nullmx.test" in f.fix for f in result.findings)
+
+
+async def test_parked_domain_without_dmarc_is_told_p_reject(ctx) -> None:
+    result = await check(ctx, "dmarc-parked.test")
+    missing = only(result, "dmarc.missing")
+    assert '_dmarc.dmarc-parked.test. 3600 IN TXT "v=DMARC1; p=reject"' in missing.fix
+    assert "p=none" not in missing.fix
+    assert "M3AAWG" in missing.fix
+    bulk = only(result, "dmarc.bulk-sender-minimum")
+    assert '"v=DMARC1; p=reject"' in bulk.fix
+    assert not any("@dmarc-parked.test" in f.fix for f in result.findings)
+
+
+async def test_parked_domain_at_p_none_is_told_to_reject_now(ctx) -> None:
+    result = await check(ctx, "dmarc-parkednone.test")
+    none = only(result, "dmarc.policy-none")
+    assert '_dmarc.dmarc-parkednone.test. 3600 IN TXT "v=DMARC1; p=reject"' in none.fix
+    assert "quarantine" not in none.fix
+    assert only(result, "dmarc.no-rua").severity is Status.PASS
+    assert not any("@dmarc-parkednone.test" in f.fix for f in result.findings)
+
+
+async def test_a_domain_that_receives_mail_still_gets_the_p_none_start(ctx) -> None:
+    result = await check(ctx, "dmarc-missing.test")
+    assert (
+        "p=none; rua=mailto:dmarc-reports@dmarc-missing.test" in only(result, "dmarc.missing").fix
+    )

@@ -126,8 +126,49 @@ async def test_duplicate_records(ctx: ResolverContext) -> None:
     assert codes(result) == ["spf.multiple-records"]
     assert result.data["records"] == ["v=spf1 include:sendgrid.net ~all", "v=spf1 mx -all"]
     assert result.data["record"] == result.data["records"][0]
-    ((_, merged),) = published(finding(result, "spf.multiple-records").fix)
+    multiple = finding(result, "spf.multiple-records")
+    ((_, merged),) = published(multiple.fix)
     assert merged == "v=spf1 include:sendgrid.net mx ~all"
+    assert "ends in ~all" in multiple.message  # the choice is explained
+    assert "needs 2 DNS look-up(s)" in multiple.message
+    assert result.data["merged_lookups"] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "ending"),
+    [
+        # Alphabetically first is "v=spf1 a -all": the old merge took its -all.
+        ("order", "~all"),
+        ("strict", "-all"),
+        ("open", "~all"),  # +all is never carried over
+    ],
+)
+async def test_merged_record_ends_deliberately(
+    ctx: ResolverContext, name: str, ending: str
+) -> None:
+    result = await audit(ctx, f"{name}.spf-merge.test")
+    multiple = finding(result, "spf.multiple-records")
+    ((owner, merged),) = published(multiple.fix)
+    assert owner == f"{name}.spf-merge.test"
+    record = parse_record(merged)
+    assert record.valid
+    assert record.all is not None
+    assert record.all.text == ending
+    assert [m.text for m in record.mechanisms].count(ending) == 1
+    assert "+all" not in merged
+
+
+async def test_merged_record_over_ten_lookups_is_warned_about(ctx: ResolverContext) -> None:
+    result = await audit(ctx, "heavy.spf-merge.test")
+    multiple = finding(result, "spf.multiple-records")
+    ((_, merged),) = published(multiple.fix)
+    # own terms (a, mx, six includes) plus what the includes cost below them
+    assert parse_record(merged).lookups == 8
+    assert result.data["merged_lookups"] == 14
+    assert "Warning: this merged record needs 14 DNS look-ups" in multiple.fix
+    assert "include:_spf.google.com costs 4" in multiple.fix
+    small = await audit(ctx, "order.spf-merge.test")
+    assert "Warning" not in finding(small, "spf.multiple-records").fix
 
 
 async def test_plus_all(ctx: ResolverContext) -> None:
@@ -385,6 +426,49 @@ async def test_sending_ips_are_evaluated(ctx: ResolverContext) -> None:
     assert result.data["ips"]["192.0.2.20"]["result"] == "fail"
     assert codes(result) == ["spf.ip-not-authorized"]
     assert "192.0.2.20" in result.findings[0].message
+    # A sender the admin named that fails SPF is a failure, not a hint.
+    assert result.findings[0].severity is Status.FAIL
+    assert result.status is Status.FAIL
+
+
+@pytest.mark.parametrize(
+    ("domain", "ip", "verdict", "severity"),
+    [
+        ("neutral.spf-audit.test", "192.0.2.200", "neutral", Status.WARN),
+        ("spf-dup.test", "192.0.2.1", "permerror", Status.FAIL),
+        ("spf-audit.test", "192.0.2.200", "fail", Status.FAIL),
+    ],
+)
+async def test_named_sender_severity_follows_its_spf_result(
+    ctx: ResolverContext, domain: str, ip: str, verdict: str, severity: Status
+) -> None:
+    result = await audit(ctx, domain, ips=(ip,))
+    assert result.data["ips"][ip]["result"] == verdict
+    assert finding(result, "spf.ip-not-authorized").severity is severity
+
+
+async def test_ptr_fix_keeps_the_hosts_ptr_matches_today(ctx: ResolverContext) -> None:
+    result = await audit(ctx, "spf-ptr.test")
+    ptr = finding(result, "spf.ptr")
+    ((owner, text),) = published(ptr.fix)
+    assert owner == "spf-ptr.test"
+    fixed = parse_record(text)
+    assert fixed.valid
+    assert "ptr" not in text
+    terms = [m.text for m in fixed.mechanisms]
+    # good.test's MX hosts have forward-confirmed PTRs under good.test: ptr matches them.
+    assert terms[:2] == ["ip4:127.0.1.1", "ip4:127.0.1.2"]
+    assert terms[-2:] == ["ip4:192.0.2.1", "-all"]
+    # good.test's own 127.0.0.1 reverses to localhost: ptr:good.test does not match it.
+    assert "ip4:127.0.0.1" not in terms
+    assert "also matches any other host" in ptr.message
+
+
+async def test_ptr_without_determinable_hosts_offers_no_record(ctx: ResolverContext) -> None:
+    result = await audit(ctx, f"ptr.{AUDIT}")
+    ptr = finding(result, "spf.ptr")
+    assert published(ptr.fix) == []  # dropping ptr blindly could break a real sender
+    assert "cannot be determined" in ptr.message
 
 
 async def test_the_tree_is_walked_concurrently(ctx: ResolverContext) -> None:

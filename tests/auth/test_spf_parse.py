@@ -20,6 +20,7 @@ from console.auth.spf import (
     is_spf_record,
     looks_like_spf,
     looks_truncated,
+    merge_records,
     parse_record,
     parse_term,
 )
@@ -351,3 +352,31 @@ def test_unknown_includes_inherit_or_stay_unnamed() -> None:
         "Microsoft 365"
     )
     assert provider_for("google.com") is None  # only _spf.google.com and below
+
+
+@given(st.lists(st.lists(SPF_ALPHABET, max_size=40).map("".join), min_size=2, max_size=3))
+def test_merging_any_records_gives_one_valid_record_that_never_widens_all(
+    bodies: list[str],
+) -> None:
+    records = ["v=spf1 " + body for body in bodies]
+    merged = merge_records(records)
+    parsed = parse_record(merged.text)
+    assert parsed.valid, (merged.text, parsed.errors)
+    assert parsed.all is not None
+    assert parsed.all.text == merged.all_term
+    # -all only when every record already said -all; never +all or ?all.
+    every_dash = all(
+        (a := parse_record(text).all) is not None and a.qualifier == "-" for text in records
+    )
+    assert merged.all_term == ("-all" if every_dash else "~all")
+    assert merged.reason
+
+
+def test_merge_turns_a_redirect_into_an_include_and_keeps_one_exp() -> None:
+    merged = merge_records(
+        [
+            "v=spf1 redirect=_spf.example.test exp=a.example.test",
+            "v=spf1 mx exp=b.example.test -all",
+        ]
+    )
+    assert merged.text == "v=spf1 include:_spf.example.test mx ~all exp=a.example.test"

@@ -128,9 +128,11 @@ async def test_spf_tree_counts_look_ups_in_evaluation_order() -> None:
         assert tree.over_limit
         assert [n.data["over_limit"] for n in (root, a, b, gone)] == [True, False, False, True]
         assert str(root.label).startswith("example.test  12/10 look-ups in all")
-        assert str(a.label).startswith("include:a.test  at 2/10, costs 4")
+        # A cost is the include itself plus everything below it, as in the spf findings.
+        assert str(a.label).startswith("include:a.test  at 2/10, costs 5")
         assert "Google Workspace" in str(a.label)
-        assert str(b.label).startswith("b.test  at 7/10, costs 5")
+        assert str(b.label).startswith("b.test  at 7/10, costs 6")
+        assert [n.data["cost"] for n in (a, b, gone)] == [5, 6, 1]
         assert "NXDOMAIN" in str(gone.label)
         text = _text(tree)
         assert "example.test" in text
@@ -265,3 +267,25 @@ async def test_audit_progress_counts_and_finishes() -> None:
         progress.finish("done")
         await pilot.pause()
         assert _text(progress.query_one("#progress-text")).startswith("done")
+
+
+async def test_spf_tree_and_the_spf_finding_agree_on_what_an_include_costs(ctx) -> None:
+    # Imported here: the other widget tests need no DNS.
+    from console.auth.options import AuditOptions
+    from console.auth.spf import check_spf
+
+    result = await check_spf(ctx, "spf-lookups.test", AuditOptions())
+    (too_many,) = [f for f in result.findings if f.code == "spf.too-many-lookups"]
+    tree = SpfTree()
+    async with Host(tree).run_test(size=(120, 30)) as pilot:
+        tree.show_tree(result.data["tree"])
+        await pilot.pause()
+        for node in tree.root.children[0].children:
+            via = node.data["via"]
+            if f"{via} costs" in too_many.message:
+                assert f"{via} costs {node.data['cost']}" in too_many.message
+                assert f", costs {node.data['cost']}" in str(node.label)
+        google = next(
+            n for n in tree.root.children[0].children if n.data["via"] == "include:_spf.google.com"
+        )
+        assert google.data["cost"] == 4  # the include plus its three nested includes
