@@ -22,7 +22,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
-COMMANDS = ("demo", "lab", "check", "spf")
+COMMANDS = ("demo", "lab", "check", "spf", "probe")
 
 _EPILOG = """\
 exit status: 0 when nothing failed, 1 when a check failed (with --strict, also
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mailscope",
         description="A deliverability console for the terminal: will our mail reach the "
         "inbox, and if not, why?",
-        epilog="commands: demo, lab, check, spf (mailscope COMMAND --help)\n\n" + _EPILOG,
+        epilog="commands: demo, lab, check, spf, probe (mailscope COMMAND --help)\n\n" + _EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version())
@@ -169,6 +169,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spf.add_argument("--helo", required=True, metavar="NAME", help="the HELO/EHLO name")
     _add_resolver_options(spf)
+
+    probe = commands.add_parser(
+        "probe",
+        help="SMTP port probes: what 25, 465 and 587 really offer",
+        description="Probe the SMTP ports of each HOST (and of every MX host of --mx DOMAIN; "
+        "with neither, the profile's submission server): connection, greeting, EHLO, "
+        "STARTTLS or implicit TLS, certificate, AUTH, DANE and MTA-STS, with the exact fix "
+        "for each problem. IPv4 and IPv6 are probed apart; --timeout bounds each step.",
+        epilog=_EPILOG,
+    )
+    probe.add_argument("hosts", nargs="*", metavar="HOST")
+    probe.add_argument("--mx", metavar="DOMAIN", help="probe every MX host of DOMAIN")
+    probe.add_argument(
+        "--ports",
+        metavar="LIST",
+        help="ports to probe, with an optional role: 25,465,587,2525/starttls,2465/tls "
+        "(default 25,465,587)",
+    )
+    probe.add_argument(
+        "--cafile", type=Path, metavar="F", help="trust this CA (PEM) besides the system store"
+    )
+    probe.add_argument(
+        "--relay-test",
+        action="store_true",
+        help="check that MAIL FROM/RCPT TO outside the domain is refused (no message is "
+        "sent); only for hosts you control",
+    )
+    probe.add_argument(
+        "--auth-user", metavar="U", help="test AUTH as U after TLS (password: --password-env)"
+    )
+    probe.add_argument(
+        "--password-env",
+        default="MAILSCOPE_SMTP_PASSWORD",
+        metavar="VAR",
+        help="environment variable holding the AUTH test password (default "
+        "MAILSCOPE_SMTP_PASSWORD); it never appears in output",
+    )
+    _add_resolver_options(probe)
     return parser
 
 
@@ -187,7 +225,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(args_list)
         if args.command is None:
             return _open_console([])
-        handler = {"demo": _cmd_demo, "lab": _cmd_lab, "check": _cmd_check, "spf": _cmd_spf}
+        handler = {
+            "demo": _cmd_demo,
+            "lab": _cmd_lab,
+            "check": _cmd_check,
+            "spf": _cmd_spf,
+            "probe": _cmd_probe,
+        }
         return handler[args.command](args)
     except KeyboardInterrupt:
         print("mailscope: interrupted", file=sys.stderr)
@@ -432,6 +476,63 @@ def _cmd_spf(args: argparse.Namespace) -> int:
 
         print_spf_verdict(verdict, ip=args.ip, domain=domain)
     return EXIT_OK if verdict.result == "pass" else EXIT_FAILED
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from console.auth.records import normalize_domain
+    from console.errors import MailscopeError
+    from console.ports.probe import AuthTest
+    from console.ports.render import print_json_lines, print_report
+    from console.ports.runner import ProbeRequest, exit_status, run_probe
+    from console.ports.targets import DEFAULT_PORTS, parse_ports, submission_ports
+    from console.ports.tlsinfo import check_cafile
+
+    config = _load_config(args)
+    hosts, explicit = list(args.hosts), args.ports is not None
+    try:
+        mx = normalize_domain(args.mx) if args.mx else None
+        ports = parse_ports(args.ports) if explicit else list(DEFAULT_PORTS)
+    except ValueError as exc:
+        raise MailscopeError("bad --mx or --ports", str(exc)) from None
+    submission = config.profile_for(None).submission
+    if not hosts and mx is None and submission is not None:
+        hosts, explicit = [submission.host], True  # the profile's submission server
+        ports = ports if args.ports is not None else submission_ports(submission.port)
+    if not hosts and mx is None:
+        raise MailscopeError("nothing to probe", "give a HOST or --mx DOMAIN")
+    cafile = str(args.cafile) if args.cafile else None
+    if problem := check_cafile(cafile):
+        raise MailscopeError("bad --cafile", problem)
+    auth = None
+    if args.auth_user:
+        password = os.environ.get(args.password_env, "")
+        if not password and sys.stdin.isatty():
+            import getpass
+
+            password = getpass.getpass(f"SMTP password for {args.auth_user}: ")
+        if not password:
+            raise MailscopeError("no password", f"set {args.password_env} for --auth-user")
+        auth = AuthTest(args.auth_user, password)
+    request = ProbeRequest(hosts=hosts, mx_domain=mx, ports=ports, explicit_ports=explicit)
+    with _resolver_context(args, config) as ctx:
+        report = asyncio.run(
+            run_probe(
+                ctx,
+                request,
+                timeout=ctx.timeout,
+                cafile=cafile,
+                relay_test=args.relay_test,
+                auth_test=auth,
+            )
+        )
+    if args.json:
+        print_json_lines(report)
+    else:
+        print_report(report)
+    return exit_status(report)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,12 @@ ENGINE_MODULES = [
     "console.history",
     "console.export",
     "console.auth.authoritative",
+    "console.ports.model",
+    "console.ports.targets",
+    "console.ports.tlsinfo",
+    "console.ports.probe",
+    "console.ports.runner",
+    "console.lab.smtp",
 ]
 
 

@@ -14,6 +14,7 @@ from console.auth.resolver import ResolverContext
 from console.lab.ca import LabCA
 from console.lab.dnsserver import Authority, LabDnsServer, Misbehaviour
 from console.lab.https_server import LabHttpsServer
+from console.lab.smtp import PROBE_DEMO_DOMAINS, LabSmtp
 from console.lab.zones import LabZones, load_lab_zones
 from console.services import ServiceMap
 
@@ -79,6 +80,7 @@ class Lab:
         self.cafile: Path | None = None
         self.ca: LabCA | None = None
         self.https: LabHttpsServer | None = None
+        self.smtp: LabSmtp | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -149,6 +151,15 @@ class Lab:
         self.register(self.https.stop)
         self.ports[443] = self.https.port
 
+        # SMTP: the good servers share one port per role (25/465/587) across the
+        # addresses their hosts resolve to; each misbehaving host has its own.
+        self.smtp = LabSmtp(ca)
+        self.register(self.smtp.stop)
+        await self.smtp.start()
+        self.ports.update(self.smtp.ports)
+        self.host_ports.update(self.smtp.host_ports)
+
+
     async def _stop_servers(self) -> None:
         for stopper in reversed(self._stoppers):
             await stopper()
@@ -189,4 +200,5 @@ class Lab:
             "ports": {str(k): v for k, v in sorted(self.ports.items())},
             "cafile": str(self.cafile) if self.cafile else None,
             "domains": list(DEMO_DOMAINS),
+            "probe_domains": list(PROBE_DEMO_DOMAINS),
         }

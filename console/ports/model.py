@@ -135,7 +135,8 @@ class PortProbe:
     auth_before_tls: list[str] = field(default_factory=list)
     auth_after_tls: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
-    """connect, banner, ehlo, starttls, tls_handshake, ehlo_tls, total."""
+    """connect, banner, ehlo, starttls, ehlo_tls, total (milliseconds). With implicit TLS
+    (465 role) `banner` covers the TLS handshake and the greeting together."""
     transcript: list[TranscriptLine] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     dane: dict[str, Any] | None = None
@@ -143,6 +144,15 @@ class PortProbe:
     mta_sts: dict[str, Any] | None = None
     """Whether the host matches the domain's MTA-STS mx patterns."""
     error: str | None = None
+    mx_domain: str | None = None
+    """The domain whose MX this host is (`--mx`), else None."""
+    relay: dict[str, Any] | None = None
+    """Open-relay test (only on request): tested, accepted, reply."""
+    auth_test: dict[str, Any] | None = None
+    """AUTH test (only with credentials): attempted, mechanism, success, reply. Never the
+    credentials."""
+    chain_der: list[bytes] = field(default_factory=list, repr=False)
+    """The certificates the server sent, DER, leaf first (not in JSON; for DANE and export)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The design.md `probe --json` shape, one object per host and port."""
@@ -171,6 +181,9 @@ class PortProbe:
             "dane": self.dane,
             "mta_sts": self.mta_sts,
             "error": self.error,
+            "mx_domain": self.mx_domain,
+            "relay": self.relay,
+            "auth_test": self.auth_test,
         }
 
 
@@ -182,9 +195,21 @@ class ProbeReport:
     target: str
     probes: list[PortProbe] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    """Wall time of the whole run (probes run concurrently: about the slowest one)."""
 
     @property
     def status(self) -> Status:
         return Status.worst(
             [*(probe.status for probe in self.probes), *(f.severity for f in self.findings)]
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole run; `--json` prints the probes one per line instead."""
+        return {
+            "target": self.target,
+            "status": self.status.value,
+            "findings": [finding.to_dict() for finding in self.findings],
+            "probes": [probe.to_dict() for probe in self.probes],
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
