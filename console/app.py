@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.theme import BUILTIN_THEMES
 
 from console.auth.records import InvalidDomain, normalize_domain
 from console.commands import ScreenActionsProvider
-from console.config import DEFAULT_THEME, Config, Profile, load_config
+from console.config import DEFAULT_PROFILE, DEFAULT_THEME, Config, Profile, load_config
 from console.history import History, default_history_path
 from console.panes import PANES
 from console.panes.base import ConsoleSession, DemoDomain, Pane, notify_text
@@ -161,12 +162,23 @@ class MailscopeApp(App[int]):
         self._update_header()
 
     def _update_header(self) -> None:
+        # An 80-column header has about 60 cells between its icon and its clock space:
+        # the domain and the resolver must fit, so only what is not the default is said.
         parts = []
         if self.domain:
             parts.append(self.domain)
-        parts.append(f"profile {self.profile.name}")
-        parts.append(f"DNS {self.resolver_in_use}")
+        if self.profile.name != DEFAULT_PROFILE:
+            parts.append(f"profile {self.profile.name}")
+        parts.append(f"DNS {short_resolver_label(self.resolver_in_use)}")
         self.sub_title = " · ".join(parts)
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """`good.test · DNS lab :5353` once a domain is open (the domain in bold): the
+        app's own name would push the resolver off an 80-column header."""
+        domain = self.domain
+        if domain and sub_title.startswith(domain):
+            return Content.assemble((domain, "bold"), (sub_title[len(domain) :], "dim"))
+        return super().format_title(title, sub_title)
 
     # -- look and keys -----------------------------------------------------------------
 
@@ -183,6 +195,14 @@ class MailscopeApp(App[int]):
             self.action_hide_help_panel()
         else:
             self.action_show_help_panel()
+
+
+def short_resolver_label(label: str) -> str:
+    """`8.8.8.8 (+1)` for `8.8.8.8, 8.8.4.4`: the first server and how many more."""
+    servers = [part.strip() for part in label.split(",") if part.strip()]
+    if len(servers) <= 1:
+        return label.strip()
+    return f"{servers[0]} (+{len(servers) - 1})"
 
 
 def known_binding_ids() -> set[str]:
@@ -277,7 +297,8 @@ def console_session(
             yield ConsoleSession(
                 config=config,
                 resolver_factory=lab_resolver_factory(lab, timeout=min(seconds, 2.0)),
-                resolver_label=f"lab {lab.nameserver}",
+                # The lab is always on loopback: its port is what tells two labs apart.
+                resolver_label=f"lab :{lab.nameserver.rpartition(':')[2]}",
                 history=history or History(default_history_path("demo-history.sqlite3")),
                 demo_domains=demo_domains(),
             )

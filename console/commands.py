@@ -14,8 +14,20 @@ from textual.binding import ActiveBinding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
-BINDING_NAMESPACES = ("app.", "pane.", "auth.", "welcome.", "picker.", "export.")
-"""Binding ids of mailscope's own actions (Textual's built-in ones are listed elsewhere)."""
+from console.panes import PANES
+
+SHELL_NAMESPACES = ("app", "pane", "welcome", "picker", "export")
+"""Binding id prefixes of the shell's own screens; each pane adds its `PaneSpec.id`."""
+
+
+def binding_namespaces() -> tuple[str, ...]:
+    """The prefixes (`auth.`, `ports.`...) of the binding ids of mailscope's own actions.
+
+    Derived from `PANES`, so a new pane's bindings reach the palette with no edit here.
+    Textual's built-in actions (palette, screenshot...) are listed by its own providers.
+    """
+    names = dict.fromkeys([*SHELL_NAMESPACES, *(spec.id for spec in PANES)])
+    return tuple(f"{name}." for name in names)
 
 
 class ScreenActionsProvider(Provider):
@@ -25,9 +37,10 @@ class ScreenActionsProvider(Provider):
         seen: set[tuple[int, str]] = set()
         keys: dict[tuple[int, str], list[str]] = {}
         entries: list[tuple[tuple[int, str], ActiveBinding]] = []
+        namespaces = binding_namespaces()
         for active in self.screen.active_bindings.values():
             binding = active.binding
-            if not binding.id or not binding.id.startswith(BINDING_NAMESPACES):
+            if not binding.id or not binding.id.startswith(namespaces):
                 continue
             if not active.enabled:
                 continue

@@ -8,6 +8,10 @@ thread and from the event loop alike.
 
 Reports hold only what DNS published and what mailscope concluded; no secret ever
 reaches this file.
+
+Each audit is stored with how DNS was asked (`mode`: through the resolver, or the
+domain's authoritative servers directly), and is compared only with an earlier audit
+made the same way: a resolver still serving an old record is not a change.
 """
 
 from __future__ import annotations
@@ -23,18 +27,27 @@ from typing import Any
 from console.model import Report
 
 APP_NAME = "mailscope"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+RECURSIVE = "resolver"
+"""`mode` of an audit asked through the configured (caching) resolver."""
+AUTHORITATIVE = "authoritative"
+"""`mode` of an audit asked of the domain's authoritative servers directly."""
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS audits (
     id          INTEGER PRIMARY KEY,
     domain      TEXT NOT NULL,
     checked_at  TEXT NOT NULL,
     status      TEXT NOT NULL,
-    report      TEXT NOT NULL
+    report      TEXT NOT NULL,
+    mode        TEXT NOT NULL DEFAULT '{RECURSIVE}'
 );
 CREATE INDEX IF NOT EXISTS audits_by_domain ON audits (domain, id);
 """
+
+_PREVIOUS_SCAN = 50
+"""How many of a domain's latest audits `previous` reads looking for a usable one."""
 
 
 def default_history_path(name: str = "history.sqlite3") -> Path:
@@ -53,6 +66,7 @@ class StoredAudit:
     checked_at: str
     status: str
     report: dict[str, Any]
+    mode: str = RECURSIVE
 
 
 class History:
@@ -77,36 +91,58 @@ class History:
             if not self._ready:
                 with connection:
                     connection.executescript(_SCHEMA)
+                    _migrate(connection)
                     connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self._ready = True
             yield connection
 
-    def record(self, report: Report | Mapping[str, Any]) -> int:
-        """Store one audit in its own transaction; returns its row id."""
+    def record(self, report: Report | Mapping[str, Any], mode: str = RECURSIVE) -> int:
+        """Store one audit in its own transaction; returns its row id.
+
+        Args:
+            report: the audit (a Report or its dict).
+            mode: how DNS was asked, `RECURSIVE` or `AUTHORITATIVE`.
+        """
         data = report.to_dict() if isinstance(report, Report) else dict(report)
         text = json.dumps(data, ensure_ascii=False, sort_keys=True)
         with self._connect() as connection, connection:
             cursor = connection.execute(
-                "INSERT INTO audits (domain, checked_at, status, report) VALUES (?, ?, ?, ?)",
+                "INSERT INTO audits (domain, checked_at, status, report, mode) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
                     str(data.get("domain", "")).lower(),
                     str(data.get("checked_at", "")),
                     str(data.get("status", "")),
                     text,
+                    mode,
                 ),
             )
             return int(cursor.lastrowid or 0)
 
-    def previous(self, domain: str) -> dict[str, Any] | None:
-        """The report dict of the most recent stored audit of `domain`, or None."""
-        stored = self.audits(domain, limit=1)
-        return stored[0].report if stored else None
+    def previous(self, domain: str, mode: str = RECURSIVE) -> dict[str, Any] | None:
+        """The report dict of the latest audit of `domain` made the same way, or None.
 
-    def audits(self, domain: str, limit: int = 20) -> list[StoredAudit]:
-        """The most recent stored audits of `domain`, newest first."""
+        Audits in which no check got an answer (every check an error: the network was
+        down, the resolver timed out) are skipped: compared with them, everything the
+        domain publishes would look new, and what is broken would look fixed.
+        """
         with self._connect() as connection:
             rows = connection.execute(
-                "SELECT id, domain, checked_at, status, report FROM audits "
+                "SELECT id, domain, checked_at, status, report, mode FROM audits "
+                "WHERE domain = ? AND mode = ? ORDER BY id DESC LIMIT ?",
+                (domain.lower().rstrip("."), mode, _PREVIOUS_SCAN),
+            ).fetchall()
+        for row in rows:
+            stored = _stored(row)
+            if _comparable(stored.report):
+                return stored.report
+        return None
+
+    def audits(self, domain: str, limit: int = 20) -> list[StoredAudit]:
+        """The most recent stored audits of `domain` (every mode), newest first."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT id, domain, checked_at, status, report, mode FROM audits "
                 "WHERE domain = ? ORDER BY id DESC LIMIT ?",
                 (domain.lower().rstrip("."), max(0, limit)),
             ).fetchall()
@@ -136,14 +172,46 @@ class History:
             return int(connection.execute("SELECT COUNT(*) FROM audits").fetchone()[0])
 
 
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Bring a database written by an older mailscope up to date, keeping every row.
+
+    Version 1 had no `mode`: its audits get the default, the resolver (the console
+    could ask authoritative servers then too, but did not say so; a wrong guess costs
+    one comparison with an unlike audit, and only until the next audit).
+    """
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(audits)")}
+    if "mode" not in columns:
+        try:
+            connection.execute(
+                f"ALTER TABLE audits ADD COLUMN mode TEXT NOT NULL DEFAULT '{RECURSIVE}'"
+            )
+        except sqlite3.OperationalError as exc:
+            # Another process migrated the same file between our look and our change.
+            if "duplicate column" not in str(exc):
+                raise
+    connection.execute(
+        "CREATE INDEX IF NOT EXISTS audits_by_domain_mode ON audits (domain, mode, id)"
+    )
+
+
 def _stored(row: Sequence[Any]) -> StoredAudit:
     try:
         report = json.loads(row[4])
     except json.JSONDecodeError:
         report = {}
     return StoredAudit(
-        int(row[0]), row[1], row[2], row[3], report if isinstance(report, dict) else {}
+        int(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        report if isinstance(report, dict) else {},
+        str(row[5]) if len(row) > 5 and row[5] else RECURSIVE,
     )
+
+
+def _comparable(report: Mapping[str, Any]) -> bool:
+    """Whether an audit has at least one check that got an answer (not `error`)."""
+    return any(check.get("status") != "error" for check in _checks_by_id(report).values())
 
 
 # -- what changed since the last audit -----------------------------------------------------
@@ -171,6 +239,11 @@ class Change:
     def describe(self) -> str:
         """One line for people: `spf: status pass → fail`."""
         if self.kind == "status":
+            # A failed lookup is no verdict on the domain: say so rather than `pass → error`.
+            if self.new == "error":
+                return f"{self.check}: could not check (was {self.old})"
+            if self.old == "error":
+                return f"{self.check}: {self.new} (could not check last time)"
             return f"{self.check}: {self.old} → {self.new}"
         if self.kind == "record":
             if self.old is None:
@@ -196,6 +269,10 @@ def diff(old: Mapping[str, Any] | None, new: Report | Mapping[str, Any]) -> list
     Compares, per check: the status, the published records (the `record` of a check,
     each DKIM selector's record, the MX set) and the findings by code. No previous
     audit means no changes. Order follows the new report's checks.
+
+    When a check is `error` on either side (its lookups failed), only its status
+    change is reported: what a failed check "saw" is not what the domain publishes,
+    so its records and findings would show a fix (or a breakage) that never happened.
     """
     if not old:
         return []
@@ -214,6 +291,8 @@ def diff(old: Mapping[str, Any] | None, new: Report | Mapping[str, Any]) -> list
                     check_id, "status", "status", str(before.get("status")), str(now.get("status"))
                 )
             )
+        if "error" in (before.get("status"), now.get("status")):
+            continue
         old_records = _records(check_id, before)
         new_records = _records(check_id, now)
         for subject in dict.fromkeys([*old_records, *new_records]):

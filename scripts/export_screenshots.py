@@ -26,11 +26,13 @@ from textual.pilot import Pilot  # noqa: E402
 
 from console.app import MailscopeApp, demo_domains, lab_resolver_factory  # noqa: E402
 from console.auth.audit import audit_domain  # noqa: E402
-from console.config import Config  # noqa: E402
+from console.config import Config, Profile, SubmissionServer  # noqa: E402
 from console.history import History  # noqa: E402
 from console.lab import Lab  # noqa: E402
 from console.panes.auth import AuthPane  # noqa: E402
 from console.panes.base import ConsoleSession  # noqa: E402
+from console.panes.ports import PortsPane, steady_prober  # noqa: E402
+from console.ports.runner import probe_targets  # noqa: E402
 
 OUT = ROOT / "screenshots"
 CLOCK = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -49,6 +51,7 @@ class Shot:
     theme: str = "textual-dark"
     steps: tuple[Step, ...] = field(default=())
     history: Callable[[Lab, History], Awaitable[None]] | None = None
+    profiles: dict[str, Profile] = field(default_factory=dict)
 
 
 async def wait_for_audit(pilot: Pilot, limit: float = 30.0) -> None:
@@ -60,6 +63,20 @@ async def wait_for_audit(pilot: Pilot, limit: float = 30.0) -> None:
             break
         if loop.time() > deadline:
             raise RuntimeError("the audit did not finish in time")
+        await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_for_ports(pilot: Pilot, limit: float = 30.0) -> None:
+    """Show the Ports pane and wait until its probes have finished."""
+    await pilot.press("2")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    pane = pilot.app.screen.query_one(PortsPane)
+    while pane.report is None or pane.running:
+        if loop.time() > deadline:
+            raise RuntimeError("the probes did not finish in time")
         await pilot.pause(0.05)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -109,6 +126,11 @@ async def _recent(lab: Lab, history: History) -> None:
         history.record((await audit_domain(lab.resolver(), name)).to_dict())
 
 
+LAB_PROFILES = {
+    "lab": Profile("lab", domain="good.test", submission=SubmissionServer("smtp.good.test", 587))
+}
+"""A profile whose submission server is the lab's, so the Ports pane probes 465 and 587."""
+
 SHOTS: tuple[Shot, ...] = (
     Shot("welcome"),
     Shot("welcome-recent", demo=False, history=_recent),
@@ -148,6 +170,14 @@ SHOTS: tuple[Shot, ...] = (
     ),
     Shot("export", domain="good.test", steps=(wait_for_audit, press("e"))),
     Shot("palette", domain="good.test", steps=(wait_for_audit, press("ctrl+p"))),
+    Shot("ports", domain="good.test", steps=(wait_for_ports,), profiles=LAB_PROFILES),
+    Shot(
+        "ports-transcript",
+        size=(120, 40),
+        domain="good.test",
+        steps=(wait_for_ports, press("down", "down", "down", "right", "right")),
+        profiles=LAB_PROFILES,
+    ),
 )
 
 
@@ -156,7 +186,7 @@ async def take(shot: Shot, lab: Lab, folder: Path) -> Path:
     if shot.history is not None:
         await shot.history(lab, history)
     session = ConsoleSession(
-        config=Config(theme=shot.theme),
+        config=Config(theme=shot.theme, profiles=shot.profiles),
         resolver_factory=lab_resolver_factory(lab, timeout=2.0),
         resolver_label="lab",
         history=history,
@@ -184,6 +214,8 @@ async def main(only: list[str]) -> int:
     if unknown:
         print(f"unknown screenshot(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    # The lab's free ports, certificate dates and probe times change with every start.
+    PortsPane.prober = steady_prober(probe_targets, CLOCK)
     with Lab() as lab, tempfile.TemporaryDirectory() as folder:
         for shot in wanted:
             path = await take(shot, lab, Path(folder))

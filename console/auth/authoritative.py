@@ -5,6 +5,12 @@ until their TTL runs out. Asking the servers named in the zone's NS records show
 what is published *now*. The zone cut is found by walking up from the domain (a
 subdomain's NS records live at its zone's apex), and each server's address comes
 from the resolver the caller already uses.
+
+Only names in the zone go to those servers: an audit also follows SPF includes at
+other domains, DKIM CNAMEs into a provider's zone, external DMARC report
+destinations, the DNSSEC chain above the zone, PTRs and blocklists, and an
+authoritative server refuses (or cannot answer) every one of those. They keep going
+to the caller's resolver (`SplitResolverContext`).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import asyncio
 import ipaddress
 from dataclasses import dataclass
 
-from console.auth.resolver import Nameserver, ResolverContext
+from console.auth.resolver import Lookup, Nameserver, ResolverContext
 
 DNS_PORT = 53
 
@@ -30,19 +36,88 @@ class AuthoritativeServers:
         zone: the zone apex the NS records were found at.
         hosts: the NS host names, as published.
         nameservers: every address (with the port to use) of those hosts.
-        context: a resolver context asking only those servers.
+        context: a resolver context asking those servers for names in `zone` and the
+            caller's resolver for every other name.
     """
 
     zone: str
     hosts: tuple[str, ...]
     nameservers: tuple[Nameserver, ...]
-    context: ResolverContext
+    context: SplitResolverContext
 
     @property
     def label(self) -> str:
-        """`authoritative ns1.example.com (192.0.2.53)` for the console's header."""
+        """`authoritative ns1.example.com (192.0.2.53) for example.com`, for messages."""
         hosts = ", ".join(self.hosts[:2]) + (" …" if len(self.hosts) > 2 else "")
-        return f"authoritative {hosts} ({self.context.server_label})"
+        return f"authoritative {hosts} ({self.context.server_label}) for {self.zone}"
+
+    @property
+    def short_label(self) -> str:
+        """`auth ns1.example.com (+1)`: short enough for the header of an 80-column terminal."""
+        more = f" (+{len(self.hosts) - 1})" if len(self.hosts) > 1 else ""
+        return f"auth {self.hosts[0]}{more}" if self.hosts else "auth"
+
+
+def in_zone(zone: str, name: str, rdtype: str) -> bool:
+    """Whether the servers of `zone` are the ones to ask for `name`/`rdtype`.
+
+    Names at or below the apex are in the zone, except the apex's DS record: it is
+    published by the parent zone (RFC 4035 3.1.4.1), and the child's servers do not
+    have it. A zone delegated further down (a subdomain with NS records of its own)
+    is not detected: its names still go to these servers, whose referral reads as
+    "no data"; rare for the names an audit asks, and the resolver mode shows them.
+    """
+    apex = zone.lower().rstrip(".")
+    wanted = name.lower().rstrip(".")
+    if wanted == apex:
+        return rdtype.upper() != "DS"
+    return bool(apex) and wanted.endswith("." + apex)
+
+
+@dataclass(slots=True)
+class SplitResolverContext(ResolverContext):
+    """A context asking a zone's own servers for its names and `base` for the rest.
+
+    One cache and one `stats` for both sides: identical questions still cost one
+    packet, and the audit's cost counts every query wherever it went. Its own
+    `nameservers` are the zone's servers (so `server_label` names them); `base`
+    keeps its servers, timeout and concurrency limit for every other name.
+
+    Attributes:
+        zone: the zone apex (`example.com`).
+        base: the context asked for names outside `zone`; None asks the zone's servers
+            for everything.
+    """
+
+    zone: str = ""
+    base: ResolverContext | None = None
+
+    def for_audit(self) -> SplitResolverContext:
+        """A context for one more audit: same servers and routing, fresh cache and stats."""
+        base = self.base.for_audit() if self.base is not None else None
+        fresh = SplitResolverContext(
+            nameservers=self.nameservers,
+            timeout=self.timeout,
+            retries=self.retries,
+            concurrency=self.concurrency,
+            services=self.services,
+            trust_anchors=self.trust_anchors,
+            _shared=self._shared,
+            zone=self.zone,
+            base=base,
+        )
+        if base is not None:
+            fresh.stats = base.stats
+        return fresh
+
+    async def _ask(self, name: str, rdtype: str, *, dnssec: bool) -> Lookup:
+        # Routed below the cache: `query` (inherited) still merges identical questions
+        # and tracks the dependency depth for both sides alike. Explicit base-class
+        # calls: zero-argument super() is unreliable in slots dataclasses before 3.14.
+        base = self.base
+        if base is None or in_zone(self.zone, name, rdtype):
+            return await ResolverContext._ask(self, name, rdtype, dnssec=dnssec)
+        return await base._ask(name, rdtype, dnssec=dnssec)
 
 
 async def find_zone(ctx: ResolverContext, domain: str) -> tuple[str, tuple[str, ...]]:
@@ -83,8 +158,9 @@ async def authoritative_servers(ctx: ResolverContext, domain: str) -> Authoritat
         domain: the domain being audited.
 
     Returns:
-        The servers and a fresh context (no cache) asking them; the port of each is
-        `ctx.services.port_for(host, 53)`, which is 53 outside the lab.
+        The servers and a fresh context (no cache of its own) asking them for names in
+        the zone and `ctx` for every other name, counting both in `ctx.stats`; the port
+        of each server is `ctx.services.port_for(host, 53)`, which is 53 outside the lab.
 
     Raises:
         NoAuthoritativeServers: when no server or no address could be found.
@@ -102,12 +178,15 @@ async def authoritative_servers(ctx: ResolverContext, domain: str) -> Authoritat
         raise NoAuthoritativeServers(
             f"the nameservers of {zone} ({', '.join(hosts)}) have no addresses"
         )
-    context = ResolverContext(
+    context = SplitResolverContext(
         nameservers=tuple(servers),
         timeout=ctx.timeout,
         retries=ctx.retries,
         concurrency=ctx.concurrency,
         services=ctx.services,
         trust_anchors=ctx.trust_anchors,
+        stats=ctx.stats,
+        zone=zone,
+        base=ctx,
     )
     return AuthoritativeServers(zone, hosts, tuple(servers), context)

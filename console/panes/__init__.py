@@ -34,4 +34,13 @@ def _auth() -> type[Pane]:
     return AuthPane
 
 
-PANES: tuple[PaneSpec, ...] = (PaneSpec("auth", "Authentication", _auth),)
+def _ports() -> type[Pane]:
+    from console.panes.ports import PortsPane
+
+    return PortsPane
+
+
+PANES: tuple[PaneSpec, ...] = (
+    PaneSpec("auth", "Authentication", _auth),
+    PaneSpec("ports", "Ports", _ports),
+)

@@ -30,7 +30,7 @@ from console.auth.authoritative import authoritative_servers
 from console.auth.options import AuditOptions
 from console.config import Profile
 from console.export import default_export_name, export_report
-from console.history import Change, diff
+from console.history import AUTHORITATIVE, RECURSIVE, Change, diff
 from console.model import CheckResult, Report, Status
 from console.panes.base import Pane, notify_text
 from console.panes.export_dialog import ExportRequest, ExportScreen
@@ -156,6 +156,8 @@ class AuthPane(Pane):
         self._check_ids: tuple[str, ...] = CHECK_IDS
         self._shown: str | None = None
         self._audit_worker: Worker[None] | None = None
+        self._stop_reason: str | None = None
+        """Why the last run stopped early (`cancelled`), shown on checks it did not run."""
 
     # -- layout ------------------------------------------------------------------------
 
@@ -213,6 +215,7 @@ class AuthPane(Pane):
             return
         self._run += 1
         self.running = True
+        self._stop_reason = None
         self.report = None
         self._results = {}
         options = self._options()
@@ -245,7 +248,9 @@ class AuthPane(Pane):
         label = session.resolver_label or ctx.server_label
         if authoritative:
             servers = await authoritative_servers(ctx, domain)
-            ctx, label = servers.context, servers.label
+            # Names in the zone go to its servers, the rest (SPF includes, PTRs,
+            # blocklists...) still to the resolver: see SplitResolverContext.
+            ctx, label = servers.context, servers.short_label
         self.post_message(self.ResolverInUse(label))
 
         def progress(result: CheckResult) -> None:
@@ -257,9 +262,12 @@ class AuthPane(Pane):
         changes: list[Change] = []
         history_error = None
         if session.history is not None and not report.error:
+            # Compared only with an audit asked the same way: the resolver's cached view
+            # and the servers' current one differ right after an edit, by design.
+            mode = AUTHORITATIVE if authoritative else RECURSIVE
             try:
-                previous = await asyncio.to_thread(session.history.previous, domain)
-                await asyncio.to_thread(session.history.record, report)
+                previous = await asyncio.to_thread(session.history.previous, domain, mode)
+                await asyncio.to_thread(session.history.record, report, mode)
             except (sqlite3.Error, OSError) as exc:
                 history_error = f"{session.history.path}: {exc}"
             changes = diff(previous, report)
@@ -312,13 +320,13 @@ class AuthPane(Pane):
         worker = event.worker
         if event.state is WorkerState.CANCELLED and worker.group == "audit":
             if self.running and self._run_is(worker):
-                self._stopped("Cancelled")
+                self._stopped("Cancelled", "cancelled")
         elif event.state is WorkerState.ERROR:
             error = worker.error
             what = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
             if worker.group == "audit":
                 if self._run_is(worker):
-                    self._stopped("Audit failed")
+                    self._stopped("Audit failed", "the audit failed")
                 notify_text(self, str(error) or what, title="Audit failed", severity="error")
             elif worker.group == "export":
                 notify_text(self, str(error) or what, title="Export failed", severity="error")
@@ -329,8 +337,9 @@ class AuthPane(Pane):
         # Only the latest run may change the display; an older cancelled one stays quiet.
         return worker is self._audit_worker
 
-    def _stopped(self, what: str) -> None:
+    def _stopped(self, what: str, reason: str) -> None:
         self.running = False
+        self._stop_reason = reason
         done = len(self._results)
         table = self.query_one(CheckTable)
         table.mark_unfinished()
@@ -340,6 +349,10 @@ class AuthPane(Pane):
                 f" after {done}/{len(self._check_ids)} checks; re-run to try again.",
             )
         )
+        # The detail panel may still say "running…" for a check that never will.
+        current = table.current_check
+        if current:
+            self.call_later(self._show_check, current)
         self.refresh_bindings()
 
     # -- what is shown -----------------------------------------------------------------
@@ -367,7 +380,13 @@ class AuthPane(Pane):
         view = self.query_one(ChangeList)
         self.query_one("#auth-changes-scroll").display = bool(self.report)
         if not self.previous:
-            view.show_changes("Changes", [], empty="No earlier audit to compare with.")
+            # Audits are compared only with audits asked the same way (see history.py).
+            empty = (
+                "No earlier audit of the authoritative servers to compare with."
+                if self.authoritative
+                else "No earlier audit to compare with."
+            )
+            view.show_changes("Changes", [], empty=empty)
             return
         # The narrow panel gets the time without "UTC"; the status line has it in full.
         heading = f"Since {_time(self.previous.get('checked_at')).removesuffix(' UTC')}"
@@ -410,7 +429,10 @@ class AuthPane(Pane):
         self._hide_detail()
         if result is None:
             state = NOT_RUN if status == NOT_RUN else PENDING
-            words = "not run" if state == NOT_RUN else "running…"
+            if state == PENDING:
+                words = "running…"
+            else:
+                words = f"not run ({self._stop_reason})" if self._stop_reason else "not run"
             heading.update(
                 Content.assemble((_title(check_id), "bold"), "  ", badge(state), "  ", words)
             )
@@ -512,14 +534,16 @@ class AuthPane(Pane):
     # -- actions -----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # False hides a binding that does not apply now; a disabled one (None) would
+        # still take footer space, and push `q Quit` off an 80-column footer mid-audit.
         if action == "cancel":
             return self.running
         if action == "rerun":
             return bool(self.domain)
         if action == "copy_fix":
-            return True if self.query_one(FindingsView).fix_to_copy() else None
+            return self.query_one(FindingsView).fix_to_copy() is not None
         if action == "export":
-            return True if self.report is not None else None
+            return self.report is not None
         if action == "toggle_authoritative":
             return bool(self.domain)
         return True

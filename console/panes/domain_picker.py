@@ -26,25 +26,35 @@ class DomainPickerScreen(ModalScreen[str | None]):
     ]
 
     def __init__(self, current: str = "") -> None:
+        """Args:
+        current: the domain open now: prefilled (selected, so typing replaces it) and
+            highlighted in the list when it is there.
+        """
         super().__init__()
         self._current = current
 
     def compose(self) -> ComposeResult:
         session = session_of(self)
-        pairs, heading = suggestions(session)
+        pairs, heading, load = suggestions(session)
         with Vertical(id="picker-box"):
             yield Static("Audit another domain", classes="modal-title")
             yield DomainChooser(
                 pairs,
                 validate=validate_domain,
                 suggestions_label=heading,
+                value=self._current,
+                highlight=self._current,
+                load=load,  # recent domains: read from SQLite in a thread
                 cursor_blink=session.cursor_blink,
                 id="picker-chooser",
             )
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DomainChooser).focus_input()
+        chooser = self.query_one(DomainChooser)
+        # In the demo, picking another lab domain is the usual move: start on the list.
+        if not (session_of(self).demo_domains and chooser.focus_list()):
+            chooser.focus_input()
 
     def action_dismiss_picker(self) -> None:
         self.dismiss(None)

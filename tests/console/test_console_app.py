@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input, OptionList, RadioButton
 
+from console.app import MailscopeApp, lab_resolver_factory, short_resolver_label
 from console.auth.audit import CHECK_IDS, audit_domain
 from console.auth.resolver import ResolverContext
 from console.commands import ScreenActionsProvider
-from console.config import Config
-from console.history import History
+from console.config import Config, Profile
+from console.history import AUTHORITATIVE, RECURSIVE, History
+from console.lab import Lab
 from console.model import Report, Status
+from console.panes import PANES
 from console.panes.auth import AuthPane
+from console.panes.base import ConsoleSession
 from console.panes.domain_picker import DomainPickerScreen
 from console.panes.export_dialog import ExportScreen
 from console.panes.main import MainScreen
@@ -26,6 +32,8 @@ from widgets.finding_card import FindingCard
 from widgets.findings_view import FindingsView
 from widgets.spf_tree import SpfTree
 from widgets.status_badge import NOT_RUN, PENDING
+
+FIXED_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # the clock conftest.make_app injects
 
 
 def _walk(node):
@@ -50,9 +58,7 @@ async def test_opening_a_domain_runs_every_check_and_stores_it(make_app, wait_fo
         assert table.row_count == len(CHECK_IDS)
         for check in pane.report.checks:
             assert table.status_of(check.id) == check.status.value
-        assert "good.test" in app.sub_title
-        assert "DNS lab" in app.sub_title
-        assert "profile default" in app.sub_title
+        assert app.sub_title == "good.test · DNS lab"  # the built-in profile goes unsaid
         # The check table has the focus, so the keyboard works at once.
         assert isinstance(app.focused, CheckTable)
     stored = history.audits("good.test")
@@ -68,6 +74,7 @@ async def test_welcome_lists_recent_domains_and_opens_the_typed_one(
         history.record(Report(domain=name))
     app = make_app()
     async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()  # recent domains are read in a thread
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
         options = app.screen.query_one(OptionList)
@@ -102,6 +109,10 @@ async def test_demo_mode_offers_the_lab_domains_and_opens_the_picked_one(make_ap
         options = app.screen.query_one(OptionList)
         assert app.focused is options
         assert options.get_option_at_index(0).id == "good.test"
+        # The list takes no letters: plain q quits, and the footer shows one Quit.
+        keys = [key.key for key in app.screen.query("FooterKey")]
+        assert "q" in keys
+        assert "ctrl+q" not in keys
         assert options.get_option_at_index(1).id == "spf-lookups.test"
         await pilot.press("down", "enter")
         pane = await wait_for_audit(pilot)
@@ -253,7 +264,7 @@ async def test_cancel_stops_the_audit_and_marks_what_did_not_run(
 ):
     # console-slow.test's MX lives under silent.test, which the lab never answers.
     app = make_app("console-slow.test", timeout=10.0)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         pane = app.screen.query_one(AuthPane)
         progress = app.screen.query_one(AuditProgress)
         for _ in range(200):
@@ -264,12 +275,27 @@ async def test_cancel_stops_the_audit_and_marks_what_did_not_run(
         assert progress.done >= 2
         # The interface answers while the audit runs.
         await pilot.press("down")
+        pane.select_check("mx")  # waits on silent.test: still running when cancelled
+        await pilot.pause()
+        heading = app.screen.query_one("#detail-heading")
+        assert "running…" in _static_text(heading)
+        # What does not apply mid-audit is hidden, not greyed out: Quit stays in view.
+        footer = {key.key: key for key in app.screen.query("FooterKey")}
+        assert "x" in footer
+        assert "c" not in footer
+        assert "e" not in footer
+        assert footer["q"].region.right <= 80
         await pilot.press("x")
         for _ in range(40):
             if not pane.running:
                 break
             await pilot.pause(0.05)
         assert not pane.running
+        await pilot.pause()
+        # The detail no longer claims the check is running.
+        assert pane.shown_check == "mx"
+        assert "not run (cancelled)" in _static_text(heading)
+        assert "running" not in _static_text(heading)
         assert pane.report is None
         table = app.screen.query_one(CheckTable)
         statuses = [table.status_of(check_id) for check_id in CHECK_IDS]
@@ -282,7 +308,7 @@ async def test_cancel_stops_the_audit_and_marks_what_did_not_run(
     assert history.count() == 0
 
 
-async def test_authoritative_mode_asks_the_zone_nameservers(make_app, wait_for_audit):
+async def test_authoritative_mode_asks_the_zone_nameservers(make_app, wait_for_audit, history):
     app = make_app("good.test")
     async with app.run_test() as pilot:
         first = await wait_for_audit(pilot)
@@ -290,9 +316,20 @@ async def test_authoritative_mode_asks_the_zone_nameservers(make_app, wait_for_a
         await pilot.press("a")
         pane = await wait_for_audit(pilot)
         assert pane.authoritative
-        assert "authoritative ns1.lab.test" in app.sub_title
+        assert app.sub_title == "good.test · DNS auth ns1.lab.test"
         # The lab is its own authority: the same answers, asked directly.
         assert {c.id: c.status for c in pane.report.checks} == statuses
+        # Compared with a direct audit only: there was none before, so nothing changed.
+        assert pane.previous is None
+        assert pane.changes == []
+        await pilot.press("a")
+        pane = await wait_for_audit(pilot)
+        assert pane.previous is not None  # the first audit, made through the resolver
+    assert [a.mode for a in history.audits("good.test")] == [
+        RECURSIVE,
+        AUTHORITATIVE,
+        RECURSIVE,
+    ]
 
 
 async def test_picker_switches_domain(make_app, wait_for_audit):
@@ -400,3 +437,196 @@ async def test_question_mark_toggles_the_keys_panel(make_app, wait_for_audit):
         await pilot.press("question_mark")
         await pilot.pause()
         assert not app.screen.query("HelpPanel")
+
+
+# -- header, picker, recent domains, failed audits, palette ------------------------------------
+
+
+def _lab_session(lab: Lab, history: History, **overrides) -> ConsoleSession:
+    options = {
+        "config": Config(),
+        "resolver_factory": lab_resolver_factory(lab, timeout=2.0),
+        "resolver_label": "lab",
+        "history": history,
+        "clock": lambda: FIXED_NOW,
+        "cursor_blink": False,
+    }
+    options.update(overrides)
+    return ConsoleSession(**options)
+
+
+def test_resolver_labels_are_shortened_for_the_header() -> None:
+    assert short_resolver_label("8.8.8.8, 8.8.4.4, 1.1.1.1") == "8.8.8.8 (+2)"
+    assert short_resolver_label("lab :5353") == "lab :5353"
+    assert short_resolver_label("system resolver") == "system resolver"
+
+
+async def test_the_header_keeps_domain_and_resolver_at_80_columns(
+    lab: Lab, history, wait_for_audit
+):
+    port = lab.nameserver.rpartition(":")[2]
+    profile = Profile("acme", domain="spf-lookups.test")
+    config = Config(profiles={"acme": profile})
+    session = _lab_session(lab, history, config=config, resolver_label=f"lab :{port}")
+    app = MailscopeApp(session, domain="spf-lookups.test")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_audit(pilot)
+        await pilot.press("a")
+        await wait_for_audit(pilot)
+        title = app.screen.query_one("HeaderTitle")
+        shown = str(title.render()).strip()
+        assert shown == "spf-lookups.test · profile acme · DNS auth ns1.lab.test"
+        assert len(shown) <= title.content_region.width
+        await pilot.press("a")
+        await wait_for_audit(pilot)
+        shown = str(title.render()).strip()
+        assert shown == f"spf-lookups.test · profile acme · DNS lab :{port}"
+
+
+async def test_picker_in_demo_starts_on_the_list_at_the_current_domain(make_app, wait_for_audit):
+    app = make_app("nomx.test", demo=True)
+    async with app.run_test() as pilot:
+        await wait_for_audit(pilot)
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, DomainPickerScreen)
+        options = app.screen.query_one(OptionList)
+        assert app.focused is options
+        assert options.highlighted_option is not None
+        assert options.highlighted_option.id == "nomx.test"
+        assert app.screen.query_one(Input).value == "nomx.test"
+        await pilot.press("down", "enter")
+        pane = await wait_for_audit(pilot)
+        following = options.get_option_at_index(options.highlighted or 0).id
+        assert pane.domain == following != "nomx.test"
+
+
+async def test_picker_prefills_the_domain_and_down_reaches_the_list(
+    make_app, wait_for_audit, history
+):
+    for name in ("nullmx.test", "nomx.test"):
+        history.record(Report(domain=name, checked_at=FIXED_NOW))
+    app = make_app("good.test")
+    async with app.run_test() as pilot:
+        await wait_for_audit(pilot)
+        await pilot.press("o")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        field = app.screen.query_one(Input)
+        assert app.focused is field
+        assert field.value == "good.test"  # selected: typing replaces it
+        assert sorted(field.selection) == [0, len("good.test")]
+        options = app.screen.query_one(OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert ids == ["good.test", "nomx.test", "nullmx.test"]
+        assert options.highlighted_option.id == "good.test"
+        await pilot.press("down")
+        assert app.focused is options
+        await pilot.press("down")
+        assert options.highlighted_option.id == "nomx.test"
+        # Back in an emptied input, Enter takes the highlighted suggestion.
+        field.focus()
+        field.value = ""
+        await pilot.press("enter")
+        pane = await wait_for_audit(pilot)
+        assert pane.domain == "nomx.test"
+        assert not app.screen.query("#chooser-error.-shown")
+
+
+async def test_enter_on_an_empty_input_without_suggestions_says_why(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("down")  # nothing to move to: the input keeps the focus
+        assert isinstance(app.focused, Input)
+        # The input takes letters, so Quit is ctrl+q here, and the footer says so.
+        assert "ctrl+q" in {key.key for key in app.screen.query("FooterKey")}
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WelcomeScreen)
+        assert app.screen.query_one("#chooser-error").has_class("-shown")
+        options = app.screen.query_one(OptionList)
+        assert options.option_count == 0
+        assert not options.display
+
+
+class _SlowHistory(History):
+    """A history whose `recent` waits until released: a slow disk, a locked file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = threading.Event()
+        self.reader: str | None = None
+
+    def recent(self, limit: int = 10) -> list[tuple[str, str, str]]:
+        self.reader = threading.current_thread().name
+        self.release.wait(10)
+        return super().recent(limit)
+
+
+async def test_recent_domains_are_read_off_the_event_loop(lab: Lab, tmp_path: Path):
+    history = _SlowHistory(tmp_path / "h.sqlite3")
+    history.record(Report(domain="nomx.test", checked_at=FIXED_NOW))
+    app = MailscopeApp(_lab_session(lab, history))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        # The screen is up and typing works while the history is still being read.
+        assert isinstance(app.screen, WelcomeScreen)
+        assert isinstance(app.focused, Input)
+        options = app.screen.query_one(OptionList)
+        assert options.option_count == 0
+        assert not options.display
+        history.release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == [
+            "nomx.test"
+        ]
+        assert options.display
+        assert history.reader != threading.main_thread().name
+
+
+async def test_a_failed_audit_is_not_reported_as_fixes(
+    lab: Lab, history, wait_for_audit, ctx: ResolverContext
+):
+    good = await audit_domain(ctx, "spf-lookups.test")
+    history.record(good)
+
+    def dead(_preferred: tuple[str, ...] = ()) -> ResolverContext:
+        # Nothing listens on the discard port: every lookup fails.
+        return ResolverContext.from_options(["127.0.0.1:9"], timeout=0.3, retries=0)
+
+    session = _lab_session(lab, history, resolver_factory=dead)
+    app = MailscopeApp(session, domain="spf-lookups.test")
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await wait_for_audit(pilot)
+        assert all(check.status is Status.ERROR for check in pane.report.checks)
+        assert pane.changes
+        # Only "could not check": no finding fixed, no record removed.
+        assert {change.kind for change in pane.changes} == {"status"}
+        text = _static_text(app.screen.query_one(ChangeList))
+        assert "spf: could not check (was fail)" in text
+        assert "fixed" not in text
+        assert "removed" not in text
+    # The next audit compares with the last one that got answers.
+    previous = history.previous("spf-lookups.test")
+    assert previous is not None
+    assert previous == json.loads(json.dumps(good.to_dict()))
+
+
+async def test_palette_offers_each_panes_own_actions(make_app, wait_for_audit):
+    app = make_app("good.test")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_audit(pilot)
+        provider = ScreenActionsProvider(app.screen)
+        auth_ids = {active.binding.id for _, _, active in provider._actions()}
+        assert "auth.rerun" in auth_ids
+        for number, spec in enumerate(PANES, start=1):
+            if spec.id == "auth":
+                continue
+            await pilot.press(str(number))
+            await pilot.pause()
+            ids = {active.binding.id for _, _, active in provider._actions()}
+            assert any(binding_id.startswith(f"{spec.id}.") for binding_id in ids), ids
+            assert "app.quit" in ids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -9,10 +10,19 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
-from console.history import Change, History, default_history_path, diff
+from console.history import (
+    AUTHORITATIVE,
+    RECURSIVE,
+    SCHEMA_VERSION,
+    Change,
+    History,
+    default_history_path,
+    diff,
+)
 from console.model import CheckResult, Finding, Report, Status
 
 
@@ -192,3 +202,106 @@ def test_diff_tolerates_damaged_or_foreign_history_rows() -> None:
         Change("dkim", "check-gone", "check", None, None),
         Change("mx", "check-gone", "check", None, None),
     ]
+
+
+# -- failed lookups are not fixes; like is compared with like --------------------------------
+
+
+def _error(check_id: str) -> CheckResult:
+    return CheckResult(
+        check_id,
+        Status.ERROR,
+        "no answer from 127.0.0.1:9 within 2.0 s",
+        [Finding(f"{check_id}.lookup-failed", Status.ERROR, "timeout", "")],
+        {},
+    )
+
+
+def test_a_failed_lookup_is_a_status_change_not_a_fix() -> None:
+    good = _report(
+        spf=CheckResult(
+            "spf",
+            Status.FAIL,
+            "bad",
+            [Finding("spf.plus-all", Status.FAIL, "+all", "fix")],
+            {"record": "v=spf1 +all"},
+        )
+    )
+    failed = _report(spf=_error("spf"), mx=_error("mx"))
+    changes = diff(good.to_dict(), failed)
+    # Only the status: the record did not vanish and +all was not fixed.
+    assert [c for c in changes if c.check == "spf"] == [
+        Change("spf", "status", "status", "fail", "error")
+    ]
+    assert [c for c in changes if c.check == "mx"] == [
+        Change("mx", "status", "status", "pass", "error")
+    ]
+    assert changes[0].describe() == "spf: could not check (was fail)"
+    # And back: the record did not just get published.
+    back = diff(failed.to_dict(), good)
+    assert [c for c in back if c.check == "spf"] == [
+        Change("spf", "status", "status", "error", "fail")
+    ]
+    assert back[0].describe() == "spf: fail (could not check last time)"
+
+
+def test_previous_skips_audits_where_every_check_failed(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    history.record(_report(spf=CheckResult("spf", Status.FAIL, "bad")))
+    history.record(_report(spf=_error("spf"), dkim=_error("dkim"), mx=_error("mx")))
+    history.record(Report(domain="good.test"))  # nothing checked at all
+    previous = history.previous("good.test")
+    assert previous is not None
+    assert previous["checks"][0]["status"] == "fail"
+    # Partly failed audits still count: the checks that answered are worth comparing.
+    history.record(_report(mx=_error("mx")))
+    partly = history.previous("good.test")
+    assert partly is not None
+    assert partly["checks"][0]["status"] == "pass"
+
+
+def test_audits_are_compared_with_audits_made_the_same_way(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    history.record(_report(spf=CheckResult("spf", Status.FAIL, "stale")), mode=RECURSIVE)
+    history.record(_report(), mode=AUTHORITATIVE)
+    via_resolver = history.previous("good.test")
+    assert via_resolver is not None
+    assert via_resolver["checks"][0]["summary"] == "stale"
+    direct = history.previous("good.test", AUTHORITATIVE)
+    assert direct is not None
+    assert direct["checks"][0]["status"] == "pass"
+    assert [a.mode for a in history.audits("good.test")] == [AUTHORITATIVE, RECURSIVE]
+
+
+def test_a_version_1_database_is_migrated_without_losing_rows(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    old = _report(spf=CheckResult("spf", Status.FAIL, "before the upgrade")).to_dict()
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.executescript(
+            """
+            CREATE TABLE audits (
+                id INTEGER PRIMARY KEY, domain TEXT NOT NULL, checked_at TEXT NOT NULL,
+                status TEXT NOT NULL, report TEXT NOT NULL
+            );
+            CREATE INDEX audits_by_domain ON audits (domain, id);
+            PRAGMA user_version=1;
+            """
+        )
+        for name in ("good.test", "nomx.test"):
+            connection.execute(
+                "INSERT INTO audits (domain, checked_at, status, report) VALUES (?, ?, ?, ?)",
+                (name, old["checked_at"], "fail", json.dumps({**old, "domain": name})),
+            )
+    history = History(db)
+    assert history.count() == 2
+    stored = history.previous("good.test")  # old rows were made through the resolver
+    assert stored is not None
+    assert stored["checks"][0]["summary"] == "before the upgrade"
+    history.record(_report(), mode=AUTHORITATIVE)
+    assert history.count() == 3
+    assert history.recent_domains() == ["good.test", "nomx.test"]
+    with closing(sqlite3.connect(db)) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # Opening it again (a second process, a newer start) changes nothing.
+    assert History(db).count() == 3

@@ -5,18 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.binding import Binding
 
 from console.app import console_session, demo_domains, known_binding_ids
+from console.commands import binding_namespaces
 from console.config import ConfigError
 from console.errors import MailscopeError
 from console.history import History
 from console.lab import DEMO_DOMAINS, Lab
+from console.panes import PANES
 
 
 def test_demo_session_runs_on_the_lab_with_its_own_history(lab: Lab) -> None:
     with console_session(demo=True, lab=lab) as session:
         assert [d.name for d in session.demo_domains] == list(DEMO_DOMAINS)
-        assert session.resolver_label == f"lab {lab.nameserver}"
+        port = lab.nameserver.rpartition(":")[2]
+        assert session.resolver_label == f"lab :{port}"  # short: the header is narrow
         assert session.history is not None
         assert session.history.path.name == "demo-history.sqlite3"
         ctx = session.resolver_factory(("192.0.2.53",))  # profile servers do not apply
@@ -59,17 +63,23 @@ def test_every_binding_id_is_namespaced_and_unique_per_screen() -> None:
     ids = known_binding_ids()
     assert {"auth.rerun", "auth.cancel", "auth.copy-fix", "auth.export"} <= ids
     assert {"auth.authoritative", "app.pick-domain", "pane.auth", "app.quit"} <= ids
-    assert all(
-        binding_id.split(".")[0] in {"app", "auth", "pane", "welcome", "picker", "export"}
-        for binding_id in ids
+    namespaces = binding_namespaces()
+    # Every pane's id is a namespace of its own, with no list to keep up to date.
+    assert {f"{spec.id}." for spec in PANES} <= set(namespaces)
+    assert {"app.", "pane.", "welcome.", "picker.", "export."} <= set(namespaces)
+    assert all(binding_id.startswith(namespaces) for binding_id in ids), sorted(
+        binding_id for binding_id in ids if not binding_id.startswith(namespaces)
     )
+    # A pane's bindings use its own namespace, so a keymap names them unambiguously.
+    for spec in PANES:
+        for binding in spec.load().BINDINGS:
+            assert isinstance(binding, Binding)
+            assert binding.id
+            assert binding.id.startswith(f"{spec.id}."), binding.id
 
 
 def test_every_binding_has_an_id_and_a_tooltip() -> None:
-    from textual.binding import Binding
-
     from console.app import MailscopeApp
-    from console.panes import PANES
     from console.panes.domain_picker import DomainPickerScreen
     from console.panes.export_dialog import ExportScreen
     from console.panes.main import MainScreen

@@ -43,7 +43,12 @@ def test_welcome_in_demo_mode(snap_compare, make_app, size) -> None:
 def test_welcome_with_recent_domains(snap_compare, make_app, history: History) -> None:
     for name in ("nomx.test", "dkim1024.test", "good.test"):
         history.record(Report(domain=name, checked_at=FIXED_NOW))
-    assert snap_compare(make_app(), terminal_size=(80, 24))
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.app.workers.wait_for_complete()  # the recent domains load in a thread
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -58,6 +63,22 @@ def test_auth_pane_on_a_domain_that_does_everything_right(
 def test_auth_pane_with_spf_over_ten_lookups(snap_compare, make_app, wait_for_audit, size) -> None:
     app = make_app("spf-lookups.test")
     assert snap_compare(app, terminal_size=size, run_before=_after_audit(wait_for_audit))
+
+
+def test_header_at_80_columns_asking_authoritative_servers(
+    snap_compare, make_app, wait_for_audit
+) -> None:
+    # The domain and the servers asked both fit; no "mailscope —", no "profile default".
+    app = make_app("spf-lookups.test")
+
+    async def run_before(pilot: Pilot) -> None:
+        await wait_for_audit(pilot)
+        await pilot.press("a")
+        await _after_audit(wait_for_audit)(pilot)
+        pilot.app.clear_notifications()  # the "Authoritative on" toast would hide the detail
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_auth_pane_spf_tree_focused(snap_compare, make_app, wait_for_audit) -> None:
