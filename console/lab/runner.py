@@ -159,7 +159,6 @@ class Lab:
         self.ports.update(self.smtp.ports)
         self.host_ports.update(self.smtp.host_ports)
 
-
     async def _stop_servers(self) -> None:
         for stopper in reversed(self._stoppers):
             await stopper()
