@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,11 @@ def lab() -> Iterator[Lab]:
 
 
 @pytest.fixture
-def ctx(lab: Lab) -> ResolverContext:
+async def ctx(lab: Lab) -> AsyncIterator[ResolverContext]:
     """A fresh resolver context (own cache) asking the lab's DNS, 2 s timeout."""
-    return lab.resolver(timeout=2.0)
+    context = lab.resolver(timeout=2.0)
+    yield context
+    context.close()  # its socket belongs to this test's event loop
 
 
 @pytest.fixture(autouse=True)

@@ -10,23 +10,22 @@ connectors which port to use for a well-known one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import enum
 import ipaddress
 import socket
-import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import dns.asyncresolver
+import dns.asyncquery
+import dns.entropy
 import dns.exception
 import dns.flags
 import dns.message
 import dns.name
-import dns.nameserver
 import dns.rcode
-import dns.rdata
 import dns.rdatatype
 import dns.resolver
 import dns.rrset
@@ -141,11 +140,12 @@ class Lookup:
 
     def describe(self) -> str:
         """A one-line account for findings: what was asked and what came back."""
-        where = f" from {self.server}" if self.server else ""
+        # Only failures name the server: an NXDOMAIN is the zone's answer, the same from
+        # any server, and findings (and the console's snapshots) stay stable without it.
         if self.outcome is Outcome.ERROR:
             return f"{self.name}/{self.rdtype}: {self.error}"
         if self.outcome is Outcome.NXDOMAIN:
-            return f"{self.name} does not exist (NXDOMAIN{where})"
+            return f"{self.name} does not exist (NXDOMAIN)"
         if self.outcome is Outcome.NODATA:
             return f"{self.name} has no {self.rdtype} record"
         return f"{self.name}/{self.rdtype}: {len(self.records)} record(s)"
@@ -165,20 +165,134 @@ class QueryStats:
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("mailscope_dns_depth", default=0)
 
 
+class _UdpChannel(asyncio.DatagramProtocol):
+    """One UDP socket for every question of a context, answers matched by id and peer.
+
+    A socket per question (dnspython's way) costs a bind, an epoll register and an
+    unregister each: measured here, that was a third of an audit's CPU, and CPU is
+    what an audit's critical path and a bulk run's throughput are made of.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.waiting: dict[tuple[int, str, int], asyncio.Future[bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if len(data) < 12:
+            return  # not even a DNS header: ignore, as a stub resolver does
+        key = (int.from_bytes(data[:2], "big"), str(addr[0]), int(addr[1]))
+        future = self.waiting.get(key)
+        if future is not None and not future.done():
+            future.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP unreachable and the like: the question times out and the next server
+        # is tried, exactly as when a packet is lost.
+        pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionError("resolver socket closed"))
+
+    async def exchange(
+        self, query: dns.message.Message, server: Nameserver, seconds: float
+    ) -> dns.message.Message:
+        """Send `query` to `server`; the matching response within `seconds`, or Timeout."""
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        key = (query.id, server.address, server.port)
+        while key in self.waiting:  # ids are random; a clash with one in flight is rare
+            query.id = dns.entropy.random_16()
+            key = (query.id, server.address, server.port)
+        future: asyncio.Future[bytes] = loop.create_future()
+        self.waiting[key] = future
+        try:
+            self.transport.sendto(query.to_wire(), (server.address, server.port))
+            async with asyncio.timeout(seconds):
+                while True:
+                    data = await future
+                    try:
+                        response = dns.message.from_wire(data)
+                    except dns.exception.DNSException:
+                        response = None
+                    if response is not None and query.is_response(response):
+                        return response
+                    # A forged or garbled datagram with our id: keep waiting.
+                    future = loop.create_future()
+                    self.waiting[key] = future
+        except TimeoutError:
+            raise dns.exception.Timeout(timeout=seconds) from None
+        finally:
+            self.waiting.pop(key, None)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
 @dataclass(slots=True)
 class _Shared:
-    """State every audit from one context shares: resolvers and the concurrency limit."""
+    """State every audit from one context shares: servers, sockets, concurrency limit."""
 
-    plain: dns.asyncresolver.Resolver
-    signed: dns.asyncresolver.Resolver
+    servers: tuple[Nameserver, ...]
     limit: asyncio.Semaphore | None = None
     limit_size: int = DEFAULT_CONCURRENCY
+    channels: dict[int, _UdpChannel] = field(default_factory=dict)
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind_to_running_loop(self) -> None:
+        # The semaphore and sockets belong to one event loop; a context reused under a
+        # new loop (two asyncio.run calls) starts afresh rather than hang.
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            for channel in self.channels.values():
+                with contextlib.suppress(RuntimeError):  # its loop may be closed already
+                    channel.close()
+            self.channels = {}
+            self.limit = None
+            self.loop = loop
 
     def semaphore(self) -> asyncio.Semaphore:
-        # Created lazily: a Semaphore binds to the running loop on first use.
+        self._bind_to_running_loop()
         if self.limit is None:
             self.limit = asyncio.Semaphore(self.limit_size)
         return self.limit
+
+    async def channel(self, server: Nameserver) -> _UdpChannel:
+        self._bind_to_running_loop()
+        family = socket.AF_INET6 if ":" in server.address else socket.AF_INET
+        channel = self.channels.get(family)
+        if channel is None or channel.transport is None or channel.transport.is_closing():
+            assert self.loop is not None
+            local = ("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0)
+            _, channel = await self.loop.create_datagram_endpoint(
+                _UdpChannel, local_addr=local, family=family
+            )
+            self.channels[family] = channel
+        return channel
+
+    def close(self) -> None:
+        for channel in self.channels.values():
+            channel.close()
+        self.channels = {}
+
+
+def _system_servers() -> tuple[Nameserver, ...]:
+    """The resolvers of /etc/resolv.conf (or the platform's equivalent)."""
+    try:
+        system = dns.resolver.Resolver()
+    except dns.resolver.NoResolverConfiguration:
+        return (Nameserver("127.0.0.1"),)
+    servers = tuple(
+        Nameserver(str(address), system.port)
+        for address in system.nameservers
+        if isinstance(address, str)
+    )
+    return servers or (Nameserver("127.0.0.1"),)
 
 
 @dataclass(slots=True)
@@ -214,8 +328,7 @@ class ResolverContext:
             raise ValueError("retries must be zero or more")
         if self._shared is None:
             self._shared = _Shared(
-                plain=self._make_resolver(dnssec=False),
-                signed=self._make_resolver(dnssec=True),
+                servers=self.nameservers or _system_servers(),
                 limit_size=max(1, self.concurrency),
             )
 
@@ -252,33 +365,26 @@ class ResolverContext:
         if self.nameservers:
             return ", ".join(str(ns) for ns in self.nameservers)
         assert self._shared is not None
-        servers = [str(ns) for ns in self._shared.plain.nameservers]
-        return ", ".join(servers) if servers else "system resolver"
+        return ", ".join(str(ns) for ns in self._shared.servers) or "system resolver"
 
-    def _make_resolver(self, *, dnssec: bool) -> dns.asyncresolver.Resolver:
-        if self.nameservers:
-            resolver = dns.asyncresolver.Resolver(configure=False)
-            resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(ns.address, ns.port) for ns in self.nameservers
-            ]
-        else:
-            try:
-                resolver = dns.asyncresolver.Resolver()
-            except dns.resolver.NoResolverConfiguration:
-                resolver = dns.asyncresolver.Resolver(configure=False)
-                resolver.nameservers = ["127.0.0.1"]
-        resolver.cache = None  # the context's own cache is per audit, by design
-        resolver.lifetime = self.timeout
-        resolver.timeout = self.timeout / (self.retries + 1)
-        resolver.retry_servfail = False
-        if dnssec:
-            resolver.use_edns(0, dns.flags.DO, 1232)
-            # CD: a validating upstream must hand over bogus data instead of SERVFAIL,
-            # so the DNSSEC check can say *why* a chain is broken.
-            resolver.flags = dns.flags.RD | dns.flags.CD
-        else:
-            resolver.use_edns(0, 0, 1232)
-        return resolver
+    async def _exchange(
+        self, query: dns.message.Message, server: Nameserver, seconds: float
+    ) -> dns.message.Message:
+        """UDP on the shared socket; TCP when the answer comes back truncated."""
+        assert self._shared is not None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        channel = await self._shared.channel(server)
+        response = await channel.exchange(query, server, seconds)
+        if response.flags & dns.flags.TC:
+            remaining = max(0.1, seconds - (loop.time() - started))
+            response = await _exchange_tcp(query, server, remaining)
+        return response
+
+    def close(self) -> None:
+        """Close the context's sockets (they reopen if it is used again)."""
+        assert self._shared is not None
+        self._shared.close()
 
     async def gather(self, *awaitables: Awaitable[T]) -> list[T]:
         """`asyncio.gather` that keeps the dependency depth: after it, the caller is as
@@ -320,86 +426,124 @@ class ResolverContext:
         return result
 
     async def _ask(self, name: str, rdtype: str, *, dnssec: bool) -> Lookup:
+        """One question on the wire: each server in turn, retried within the timeout.
+
+        dnspython's message and query layers are used directly rather than its stub
+        Resolver: the context already caches, merges and limits, and the Resolver's
+        own bookkeeping was a third of the client's CPU per query, which in a bulk
+        audit is the bottleneck (bench/throughput.py).
+        """
         assert self._shared is not None
-        resolver = self._shared.signed if dnssec else self._shared.plain
         try:
             qname = dns.name.from_text(name or ".")
-            dns.rdatatype.from_text(rdtype)
+            qtype = dns.rdatatype.from_text(rdtype)
         except (dns.exception.DNSException, ValueError) as exc:
             return Lookup(name, rdtype, Outcome.ERROR, error=f"invalid name: {exc}")
+        loop = asyncio.get_running_loop()
         async with self._shared.semaphore():
             self.stats.queries += 1
-            started = time.monotonic()
-            try:
-                answer = await resolver.resolve(
-                    qname, rdtype, search=False, raise_on_no_answer=False
-                )
-            except dns.resolver.NXDOMAIN as exc:
-                return Lookup(name, rdtype, Outcome.NXDOMAIN, server=_nx_server(exc))
-            except dns.resolver.LifetimeTimeout:
-                elapsed = time.monotonic() - started
-                return Lookup(
-                    name,
-                    rdtype,
-                    Outcome.ERROR,
-                    error=f"no answer from {self.server_label} within {elapsed:.1f} s",
-                    server=self.server_label,
-                )
-            except dns.resolver.NoNameservers as exc:
-                return Lookup(
-                    name,
-                    rdtype,
-                    Outcome.ERROR,
-                    error=_failure_text(exc),
-                    server=self.server_label,
-                )
-            except dns.resolver.YXDOMAIN:
-                return Lookup(
-                    name, rdtype, Outcome.ERROR, error="name too long after DNAME substitution"
-                )
-            except (dns.exception.DNSException, OSError, ValueError) as exc:
-                return Lookup(
-                    name,
-                    rdtype,
-                    Outcome.ERROR,
-                    error=f"{type(exc).__name__}: {exc}",
-                    server=self.server_label,
-                )
-        server = f"{answer.nameserver}:{answer.port}" if answer.nameserver else None
-        chain = _cname_chain(answer.response, qname)
-        authenticated = bool(answer.response.flags & dns.flags.AD)
-        if answer.rrset is None:
+            started = loop.time()
+            deadline = started + self.timeout
+            per_try = self.timeout / (self.retries + 1)
+            servers = list(self._shared.servers)
+            problems: dict[str, str] = {}
+            for _attempt in range(self.retries + 1):
+                for server in list(servers):
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    query = dns.message.make_query(
+                        qname, qtype, use_edns=0, payload=1232, want_dnssec=dnssec
+                    )
+                    if dnssec:
+                        # CD: a validating upstream must hand over bogus data instead of
+                        # SERVFAIL, so the DNSSEC check can say *why* a chain is broken.
+                        query.flags |= dns.flags.CD
+                    try:
+                        response = await self._exchange(query, server, min(per_try, remaining))
+                    except dns.exception.Timeout:
+                        problems.setdefault(str(server), "timeout")
+                        continue
+                    except (OSError, EOFError, dns.exception.DNSException) as exc:
+                        problems[str(server)] = f"{type(exc).__name__}: {exc}"
+                        servers.remove(server)  # broken, not slow: do not ask again
+                        continue
+                    rcode = response.rcode()
+                    if rcode == dns.rcode.NXDOMAIN:
+                        return Lookup(name, rdtype, Outcome.NXDOMAIN, server=str(server))
+                    if rcode != dns.rcode.NOERROR:
+                        problems[str(server)] = dns.rcode.to_text(rcode)
+                        servers.remove(server)
+                        continue
+                    return _lookup_from(name, rdtype, qname, qtype, response, str(server))
+                if not servers:
+                    break
+        if problems and all(problem == "timeout" for problem in problems.values()):
+            elapsed = loop.time() - started
             return Lookup(
                 name,
                 rdtype,
-                Outcome.NODATA,
-                cnames=chain,
-                server=server,
-                authenticated=authenticated,
+                Outcome.ERROR,
+                error=f"no answer from {self.server_label} within {elapsed:.1f} s",
+                server=self.server_label,
             )
-        signatures = None
-        if dnssec:
-            try:
-                signatures = answer.response.find_rrset(
-                    answer.response.answer,
-                    answer.rrset.name,
-                    answer.rrset.rdclass,
-                    dns.rdatatype.RRSIG,
-                    answer.rrset.rdtype,
-                )
-            except KeyError:
-                signatures = None
+        text = "; ".join(f"{problem} from {server}" for server, problem in problems.items())
         return Lookup(
             name,
             rdtype,
-            Outcome.ANSWER,
-            records=tuple(answer.rrset),
-            cnames=chain,
-            server=server,
-            rrset=answer.rrset,
-            signatures=signatures,
-            authenticated=authenticated,
+            Outcome.ERROR,
+            error=text or "no server to ask",
+            server=self.server_label,
         )
+
+
+async def _exchange_tcp(
+    query: dns.message.Message, server: Nameserver, seconds: float
+) -> dns.message.Message:
+    return await dns.asyncquery.tcp(query, server.address, timeout=seconds, port=server.port)
+
+
+def _lookup_from(
+    name: str,
+    rdtype: str,
+    qname: dns.name.Name,
+    qtype: dns.rdatatype.RdataType,
+    response: dns.message.Message,
+    server: str,
+) -> Lookup:
+    """A NOERROR response as a Lookup: the answer after any CNAME chain, or NODATA."""
+    authenticated = bool(response.flags & dns.flags.AD)
+    try:
+        chaining = response.resolve_chaining()
+    except dns.exception.DNSException as exc:
+        return Lookup(name, rdtype, Outcome.ERROR, error=f"bad answer: {exc}", server=server)
+    chain = _cname_chain(response, qname)
+    answer = chaining.answer
+    if answer is None:
+        return Lookup(
+            name, rdtype, Outcome.NODATA, cnames=chain, server=server, authenticated=authenticated
+        )
+    signatures = next(
+        (
+            rrset
+            for rrset in response.answer
+            if rrset.rdtype == dns.rdatatype.RRSIG
+            and rrset.covers == qtype
+            and rrset.name == answer.name
+        ),
+        None,
+    )
+    return Lookup(
+        name,
+        rdtype,
+        Outcome.ANSWER,
+        records=tuple(answer),
+        cnames=chain,
+        server=server,
+        rrset=answer,
+        signatures=signatures,
+        authenticated=authenticated,
+    )
 
 
 def _cname_chain(response: dns.message.Message, qname: dns.name.Name) -> tuple[str, ...]:
@@ -419,28 +563,3 @@ def _cname_chain(response: dns.message.Message, qname: dns.name.Name) -> tuple[s
         current = next(iter(step)).target
         chain.append(current.to_text(omit_final_dot=True))
     return tuple(chain)
-
-
-def _nx_server(exc: dns.resolver.NXDOMAIN) -> str | None:
-    responses = exc.kwargs.get("responses") or {}
-    for response in responses.values():
-        return getattr(response, "nameserver", None)
-    return None
-
-
-def _failure_text(exc: dns.resolver.NoNameservers) -> str:
-    """`SERVFAIL from 127.0.0.1:5353`, naming each server that failed and how."""
-    parts: list[str] = []
-    for error in exc.kwargs.get("errors", []):
-        server, port, problem = _server_text(str(error[0])), error[2], error[3]
-        what = str(problem)
-        response = error[4] if len(error) > 4 else None
-        if response is not None:
-            what = dns.rcode.to_text(response.rcode())
-        parts.append(f"{what} from {server}:{port}")
-    return "; ".join(dict.fromkeys(parts)) or "all nameservers failed"
-
-
-def _server_text(server: str) -> str:
-    """dnspython names servers `Do53:ADDRESS@PORT`; messages want the address alone."""
-    return server.removeprefix("Do53:").split("@", 1)[0]
