@@ -22,7 +22,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
-COMMANDS = ("demo", "lab", "check", "spf", "probe")
+COMMANDS = ("demo", "lab", "check", "spf", "probe", "postmaster")
 
 _EPILOG = """\
 exit status: 0 when nothing failed, 1 when a check failed (with --strict, also
@@ -86,11 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mailscope",
         description="A deliverability console for the terminal: will our mail reach the "
         "inbox, and if not, why?",
-        epilog="commands: demo, lab, check, spf, probe (mailscope COMMAND --help)\n\n" + _EPILOG,
+        epilog="commands: demo, lab, check, spf, probe, postmaster (mailscope COMMAND --help)\n\n"
+        + _EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    postmaster = commands.add_parser(
+        "postmaster",
+        help="Gmail Postmaster Tools v2: spam rate, compliance, Microsoft SNDS",
+        description="Fetch and store Gmail Postmaster Tools v2 statistics and compliance "
+        "status (one JSON object per domain with --json).",
+    )
+    from console.postmaster.command import add_arguments as add_postmaster_arguments
+
+    add_postmaster_arguments(postmaster)
 
     demo = commands.add_parser("demo", help="open the console on the embedded lab")
     demo.add_argument("--config", type=Path, metavar="FILE", help="configuration file")
@@ -231,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "check": _cmd_check,
             "spf": _cmd_spf,
             "probe": _cmd_probe,
+            "postmaster": _cmd_postmaster,
         }
         return handler[args.command](args)
     except KeyboardInterrupt:
@@ -424,9 +436,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     async def run(ctx: ResolverContext) -> int:
         worst = EXIT_OK
         domains = _read_domains(args)
-        async for report in audit_many(ctx, domains, options_for, concurrency=args.concurrency):
-            printer.print(report)
-            worst = max(worst, _exit_for(report, strict=args.strict))
+        try:
+            async for report in audit_many(ctx, domains, options_for, concurrency=args.concurrency):
+                printer.print(report)
+                worst = max(worst, _exit_for(report, strict=args.strict))
+        finally:
+            ctx.close()
         return worst
 
     with _resolver_context(args, config) as ctx:
@@ -533,6 +548,12 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     else:
         print_report(report)
     return exit_status(report)
+
+
+def _cmd_postmaster(args: argparse.Namespace) -> int:
+    from console.postmaster.command import run
+
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,13 @@ ENGINE_MODULES = [
     "console.ports.probe",
     "console.ports.runner",
     "console.lab.smtp",
+    "console.postmaster.client",
+    "console.postmaster.credentials",
+    "console.postmaster.stats",
+    "console.postmaster.history",
+    "console.postmaster.model",
+    "console.postmaster.snds",
+    "console.lab.postmaster_api",
 ]
 
 

@@ -14,6 +14,8 @@ from console.auth.resolver import ResolverContext
 from console.lab.ca import LabCA
 from console.lab.dnsserver import Authority, LabDnsServer, Misbehaviour
 from console.lab.https_server import LabHttpsServer
+from console.lab.postmaster_api import LAB_DOMAINS as POSTMASTER_DOMAINS
+from console.lab.postmaster_api import SNDS_HOST, PostmasterEmulator
 from console.lab.smtp import PROBE_DEMO_DOMAINS, LabSmtp
 from console.lab.zones import LabZones, load_lab_zones
 from console.services import ServiceMap
@@ -80,6 +82,7 @@ class Lab:
         self.cafile: Path | None = None
         self.ca: LabCA | None = None
         self.https: LabHttpsServer | None = None
+        self.postmaster: PostmasterEmulator | None = None
         self.smtp: LabSmtp | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -159,6 +162,14 @@ class Lab:
         self.ports.update(self.smtp.ports)
         self.host_ports.update(self.smtp.host_ports)
 
+        # -- postmaster (issue 5): the Postmaster Tools v2 emulator, plain HTTP on loopback
+        # (clients take `postmaster_endpoint`), and the SNDS host over TLS on its own port.
+        self.postmaster = PostmasterEmulator(ca)
+        await self.postmaster.start()
+        self.register(self.postmaster.stop)
+        self.host_ports[(SNDS_HOST, 443)] = self.postmaster.tls_port
+        # -- end postmaster
+
     async def _stop_servers(self) -> None:
         for stopper in reversed(self._stoppers):
             await stopper()
@@ -192,6 +203,12 @@ class Lab:
             [self.nameserver], services=self.services, trust_anchors=anchors, **options
         )
 
+    @property
+    def postmaster_endpoint(self) -> str:
+        """The Postmaster API emulator's root URL, for the client's endpoint override."""
+        assert self.postmaster is not None, "the lab is not running"
+        return self.postmaster.endpoint
+
     def describe(self) -> dict[str, Any]:
         """The lab's addresses, as `mailscope lab` prints them."""
         return {
@@ -200,4 +217,9 @@ class Lab:
             "cafile": str(self.cafile) if self.cafile else None,
             "domains": list(DEMO_DOMAINS),
             "probe_domains": list(PROBE_DEMO_DOMAINS),
+            # postmaster (issue 5): `mailscope postmaster --endpoint URL` reaches the emulator.
+            "postmaster": {
+                "endpoint": self.postmaster.endpoint if self.postmaster else None,
+                "domains": list(POSTMASTER_DOMAINS),
+            },
         }
