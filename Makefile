@@ -33,6 +33,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/audit_latency.py
+	$(BIN)/python bench/probe.py
 	$(BIN)/python bench/throughput.py
 
 ## Regenerate screenshots/ from the demo lab.
