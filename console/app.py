@@ -288,6 +288,8 @@ def console_session(
     config: Config = load_config(config_path)
     seconds = timeout or config.timeout or DEFAULT_TIMEOUT
     if demo:
+        from console.panes.postmaster import lab_access
+
         started = None
         if lab is None:
             from console.lab import Lab
@@ -301,6 +303,7 @@ def console_session(
                 resolver_label=f"lab :{lab.nameserver.rpartition(':')[2]}",
                 history=history or History(default_history_path("demo-history.sqlite3")),
                 demo_domains=demo_domains(),
+                postmaster=lab_access(lab, default_history_path("demo-postmaster.sqlite3")),
             )
         finally:
             if started is not None:

@@ -32,6 +32,7 @@ from console.lab import Lab  # noqa: E402
 from console.panes.auth import AuthPane  # noqa: E402
 from console.panes.base import ConsoleSession  # noqa: E402
 from console.panes.ports import PortsPane, steady_prober  # noqa: E402
+from console.panes.postmaster import PostmasterPane, lab_access  # noqa: E402
 from console.ports.runner import probe_targets  # noqa: E402
 
 OUT = ROOT / "screenshots"
@@ -79,6 +80,22 @@ async def wait_for_ports(pilot: Pilot, limit: float = 30.0) -> None:
             raise RuntimeError("the probes did not finish in time")
         await pilot.pause(0.05)
     await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_for_postmaster(pilot: Pilot, limit: float = 30.0) -> None:
+    """Show the Postmaster pane and wait until its fetch from the lab's emulator ends."""
+    await pilot.press("3")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    pane = pilot.app.screen.query_one(PostmasterPane)
+    while not pane.fetched or pane.running:
+        if loop.time() > deadline:
+            raise RuntimeError("the Postmaster fetch did not finish in time")
+        await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete()
+    # The Postmaster lab domains have no DNS zone: the audit's toast is not the subject.
+    pilot.app.clear_notifications()
     await pilot.pause()
 
 
@@ -178,6 +195,8 @@ SHOTS: tuple[Shot, ...] = (
         steps=(wait_for_ports, press("down", "down", "down", "right", "right")),
         profiles=LAB_PROFILES,
     ),
+    Shot("postmaster", size=(120, 40), domain="spike.test", steps=(wait_for_postmaster,)),
+    Shot("postmaster-compliance", domain="noncompliant.test", steps=(wait_for_postmaster,)),
 )
 
 
@@ -193,6 +212,7 @@ async def take(shot: Shot, lab: Lab, folder: Path) -> Path:
         clock=lambda: CLOCK,
         demo_domains=demo_domains() if shot.demo else (),
         cursor_blink=False,
+        postmaster=lab_access(lab, folder / f"{shot.name}-postmaster.sqlite3"),
     )
     app = MailscopeApp(session, domain=shot.domain)
     async with app.run_test(size=shot.size) as pilot:
@@ -217,6 +237,9 @@ async def main(only: list[str]) -> int:
     # The lab's free ports, certificate dates and probe times change with every start.
     PortsPane.prober = steady_prober(probe_targets, CLOCK)
     with Lab() as lab, tempfile.TemporaryDirectory() as folder:
+        # The emulator's history ends two days before its today: the clock's date here.
+        assert lab.postmaster is not None
+        lab.postmaster.today = lambda: CLOCK.date()
         for shot in wanted:
             path = await take(shot, lab, Path(folder))
             print(f"{path.relative_to(ROOT)}  {shot.size[0]}x{shot.size[1]}")

@@ -19,6 +19,8 @@ Fault domains (reachable by name, not listed): pm-forbidden.test (403),
 pm-error.test (500), pm-flaky.test (every other request 503), pm-ratelimited.test
 (429), pm-garbage.test (not JSON), pm-slow.test (answers after `slow_seconds`),
 pm-empty.test (valid, no data), pm-malformed.test (valid JSON, broken entries).
+Bulk domains for benchmarks (`pm-bulk-001.test` ..., see `bulk_domains`): clean like
+good.test, served by name, listed only when put in `listed_domains`.
 
 One deliberately small HTTP/1.1 responder (one request per connection): plain HTTP on
 127.0.0.1 for the API, and the same handler over TLS (lab CA) for the SNDS host.
@@ -67,6 +69,20 @@ FAULT_DOMAINS: tuple[str, ...] = (
     "pm-empty.test",
     "pm-malformed.test",
 )
+
+BULK_DOMAIN = re.compile(r"pm-bulk-\d{1,4}\.test")
+"""Extra clean domains (`pm-bulk-007.test`) for benchmarks: served by name, like good.test;
+listed by domains.list only when put in `PostmasterEmulator.listed_domains`."""
+
+
+def bulk_domains(count: int) -> tuple[str, ...]:
+    """`count` bulk domain names the emulator serves (pm-bulk-001.test ...)."""
+    return tuple(f"pm-bulk-{index:03d}.test" for index in range(1, count + 1))
+
+
+def _served(domain: str) -> bool:
+    return domain in LAB_DOMAINS or BULK_DOMAIN.fullmatch(domain) is not None
+
 
 _METRICS = {
     "FEEDBACK_LOOP_ID": {"aggregation_key_type"},
@@ -141,7 +157,7 @@ class Day:
 def generate_day(domain: str, date: dt.date, today: dt.date) -> Day | None:
     """The day's data for a lab domain, or None when Google would have none."""
     days_ago = (today - date).days
-    if domain not in LAB_DOMAINS or days_ago < DELAY_DAYS or days_ago >= DELAY_DAYS + HISTORY_DAYS:
+    if not _served(domain) or days_ago < DELAY_DAYS or days_ago >= DELAY_DAYS + HISTORY_DAYS:
         return None
     seed = int.from_bytes(hashlib.sha256(f"{domain}|{date.isoformat()}".encode()).digest()[:8])
     rng = random.Random(seed)
@@ -379,6 +395,8 @@ class PostmasterEmulator:
         self.refresh_tokens: dict[str, str] = {}
         self.revoked: set[str] = set()
         self.auth_codes: dict[str, str] = {}
+        self.listed_domains: tuple[str, ...] = LAB_DOMAINS
+        """What domains.list answers (benchmarks add bulk_domains())."""
         self.tokens: dict[str, float] = {}
         self.requests: list[tuple[str, str]] = []
         self.last_claims: dict[str, Any] = {}
@@ -526,7 +544,7 @@ class PostmasterEmulator:
         if method == "GET" and path == "/v2/domains":
             names = [
                 {"name": f"domains/{d}", "permission": "OWNER", "verificationState": "VERIFIED"}
-                for d in LAB_DOMAINS
+                for d in self.listed_domains
             ]
             items, token = _page(names, query.get("pageToken"), query.get("pageSize"))
             return {"domains": items, **({"nextPageToken": token} if token else {})}
@@ -597,7 +615,7 @@ class PostmasterEmulator:
         if domain == "pm-slow.test":
             await asyncio.sleep(self.slow_seconds)
             return "good.test"
-        if domain in LAB_DOMAINS or domain == "pm-empty.test":
+        if _served(domain) or domain == "pm-empty.test":
             return domain
         raise ApiError(
             403, "PERMISSION_DENIED", f"Domain {domain} is not registered for this user."

@@ -40,7 +40,14 @@ def _ports() -> type[Pane]:
     return PortsPane
 
 
+def _postmaster() -> type[Pane]:
+    from console.panes.postmaster import PostmasterPane
+
+    return PostmasterPane
+
+
 PANES: tuple[PaneSpec, ...] = (
     PaneSpec("auth", "Authentication", _auth),
     PaneSpec("ports", "Ports", _ports),
+    PaneSpec("postmaster", "Postmaster", _postmaster),
 )

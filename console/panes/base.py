@@ -21,6 +21,7 @@ from console.literal import printable
 if TYPE_CHECKING:
     from console.auth.resolver import ResolverContext
     from console.history import History
+    from console.panes.postmaster import PostmasterAccess
 
 
 def utc_now() -> datetime:
@@ -51,6 +52,9 @@ class ConsoleSession:
         clock: the time an audit is stamped with (fixed in snapshot tests).
         demo_domains: the lab's domains in demo mode, else empty.
         cursor_blink: whether text inputs blink (off for deterministic snapshots).
+        postmaster: how the Postmaster pane reaches the API and where it keeps its
+            days (the lab's emulator in demo mode); None uses the profile's
+            postmaster_credentials.
     """
 
     config: Config
@@ -60,6 +64,7 @@ class ConsoleSession:
     clock: Callable[[], datetime] = utc_now
     demo_domains: tuple[DemoDomain, ...] = ()
     cursor_blink: bool = True
+    postmaster: PostmasterAccess | None = None
 
 
 class ConsoleApp(Protocol):
