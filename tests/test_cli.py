@@ -227,3 +227,43 @@ def test_hostile_record_is_printed_literally(lab: Lab, capsys) -> None:
     assert "\\x1b[31mred" in out, "the escape is shown, visibly, instead"
     assert "'[bold'" in out, "markup is printed as text, not applied"
     assert "'red]x[/]'" in out
+
+
+def test_send_without_yes_off_a_terminal_sends_nothing(capsys) -> None:
+    code, out, err = run(
+        capsys, "send", "--lab", "--to", "alice@good.test", "--from", "bob@good.test"
+    )
+    assert code == 2
+    assert out == ""
+    assert "--yes" in err
+
+
+def test_send_json_follows_the_design_shape_and_hides_the_password(capsys) -> None:
+    from console.lab.smtp import LAB_PASSWORD
+
+    code, out, _ = run(
+        capsys,
+        "send",
+        "--lab",
+        "--to",
+        "alice@good.test",
+        "--from",
+        "bob@good.test",
+        "--yes",
+        "--json",
+    )
+    result = json.loads(out)
+    assert list(result)[:8] == [
+        "via",
+        "accepted",
+        "reply",
+        "queue_id",
+        "message_id",
+        "timings_ms",
+        "transcript",
+        "lint",
+    ]
+    assert result["accepted"] is True
+    assert result["queue_id"]
+    assert LAB_PASSWORD not in out
+    assert code == 0

@@ -39,6 +39,11 @@ ENGINE_MODULES = [
     "console.postmaster.model",
     "console.postmaster.snds",
     "console.lab.postmaster_api",
+    "console.send.compose",
+    "console.send.lint",
+    "console.send.dkim_sign",
+    "console.send.smtp",
+    "console.send.guard",
 ]
 
 

@@ -385,7 +385,7 @@ class LabSmtp:
         loop = asyncio.get_running_loop()
         # aiosmtpd logs every session (and a deprecation notice per AUTH) at INFO/WARNING:
         # noise on the console of `mailscope probe --lab`.
-        logging.getLogger("mail.log").setLevel(logging.ERROR)
+        logging.getLogger("mail.log").setLevel(logging.CRITICAL)
         mx_cert = issue_with_key(
             self.ca,
             ["mx1.good.test", "mx2.good.test", "smtp.good.test", "localhost", "127.0.0.1"],

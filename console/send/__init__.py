@@ -1,0 +1,1 @@
+"""Composing, linting and sending test messages (SMTP, Gmail API)."""
