@@ -30,6 +30,11 @@ class AuditProgress(Horizontal):
     }
     """
 
+    verb = "Auditing"
+    """What the running work is called in the status text."""
+    unit = "checks"
+    """What is counted: `3/10 checks`."""
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._done = 0
@@ -68,8 +73,8 @@ class AuditProgress(Horizontal):
 
     def _show(self) -> None:
         label = Content.assemble(
-            ("Auditing ", "bold"),
+            (f"{self.verb} ", "bold"),
             Content.from_rich_text(literal(self._what)),
-            f"  {self._done}/{self._total} checks",
+            f"  {self._done}/{self._total} {self.unit}",
         )
         self.query_one("#progress-text", Static).update(label)

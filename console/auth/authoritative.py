@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from dataclasses import dataclass
+from typing import Self
 
 from console.auth.resolver import Lookup, Nameserver, ResolverContext
 
@@ -92,22 +93,12 @@ class SplitResolverContext(ResolverContext):
     zone: str = ""
     base: ResolverContext | None = None
 
-    def for_audit(self) -> SplitResolverContext:
+    def for_audit(self) -> Self:
         """A context for one more audit: same servers and routing, fresh cache and stats."""
-        base = self.base.for_audit() if self.base is not None else None
-        fresh = SplitResolverContext(
-            nameservers=self.nameservers,
-            timeout=self.timeout,
-            retries=self.retries,
-            concurrency=self.concurrency,
-            services=self.services,
-            trust_anchors=self.trust_anchors,
-            _shared=self._shared,
-            zone=self.zone,
-            base=base,
-        )
-        if base is not None:
-            fresh.stats = base.stats
+        fresh = ResolverContext.for_audit(self)
+        if self.base is not None:
+            fresh.base = self.base.for_audit()
+            fresh.stats = fresh.base.stats
         return fresh
 
     async def _ask(self, name: str, rdtype: str, *, dnssec: bool) -> Lookup:

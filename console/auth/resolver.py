@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import enum
 import ipaddress
 import socket
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import dns.asyncquery
 import dns.entropy
@@ -347,17 +348,9 @@ class ResolverContext:
             **kwargs,
         )
 
-    def for_audit(self) -> ResolverContext:
+    def for_audit(self) -> Self:
         """A context for one more audit: same servers and limit, its own cache and stats."""
-        return ResolverContext(
-            nameservers=self.nameservers,
-            timeout=self.timeout,
-            retries=self.retries,
-            concurrency=self.concurrency,
-            services=self.services,
-            trust_anchors=self.trust_anchors,
-            _shared=self._shared,
-        )
+        return dataclasses.replace(self, stats=QueryStats(), _cache={}, _depths={})
 
     @property
     def server_label(self) -> str:

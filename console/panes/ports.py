@@ -28,7 +28,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState
 
 from console.auth.records import InvalidDomain, normalize_domain
@@ -110,13 +110,8 @@ def _is_address(text: str) -> bool:
 class ProbeProgress(AuditProgress):
     """The progress line, counting probes: `Probing good.test  3/5 probes`."""
 
-    def _show(self) -> None:
-        label = Content.assemble(
-            ("Probing ", "bold"),
-            Content.from_rich_text(literal(self._what)),
-            f"  {self._done}/{self._total} probes",
-        )
-        self.query_one("#progress-text", Static).update(label)
+    verb = "Probing"
+    unit = "probes"
 
 
 class PortsPane(Pane):

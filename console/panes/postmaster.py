@@ -153,15 +153,8 @@ def _days(count: int) -> str:
 class FetchProgress(AuditProgress):
     """`Fetching good.test from lab emulator  1/2 steps` and a bar."""
 
+    verb = "Fetching"
     unit = "steps"
-
-    def _show(self) -> None:
-        label = Content.assemble(
-            ("Fetching ", "bold"),
-            Content.from_rich_text(literal(self._what)),
-            f"  {self._done}/{self._total} {self.unit}",
-        )
-        self.query_one("#progress-text", Static).update(label)
 
 
 class PostmasterPane(Pane):
