@@ -161,6 +161,8 @@ class Lab:
         await self.smtp.start()
         self.ports.update(self.smtp.ports)
         self.host_ports.update(self.smtp.host_ports)
+        # The good MX files what it accepts, judged against the lab DNS (issue 6 readback).
+        self.smtp.use_resolver(self.resolver)
 
         # -- postmaster (issue 5): the Postmaster Tools v2 emulator, plain HTTP on loopback
         # (clients take `postmaster_endpoint`), and the SNDS host over TLS on its own port.

@@ -35,7 +35,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from console.auth.resolver import ResolverContext
 from console.lab.ca import SERVER_AUTH, IssuedCert, LabCA
+from console.lab.mailbox import LabMailbox
 
 LAB_USER = "demo@good.test"
 LAB_PASSWORD = "lab-password"
@@ -223,6 +225,8 @@ class LabHandler:
         self.local_domains = local_domains
         self.open_relay = open_relay
         self.received: list[Received] = []
+        self.mailbox: LabMailbox | None = None  # set on the good MX: judge, stamp, file
+        self.relay: LabHandler | None = None  # submission: hand accepted mail to the MX
 
     async def handle_RCPT(
         self,
@@ -248,7 +252,21 @@ class LabHandler:
                 content[: 10 * 1024 * 1024],
             )
         )
-        return f"250 2.0.0 Ok: queued as LAB{len(self.received):06d}"
+        queue_id = f"LAB{len(self.received):06d}"
+        mailbox = self.relay.mailbox if self.relay is not None else self.mailbox
+        if mailbox is not None:
+            await mailbox.deliver(
+                content[: 10 * 1024 * 1024],
+                peer=session.peer,
+                mail_from=str(envelope.mail_from or ""),
+                rcpt_tos=list(envelope.rcpt_tos),
+                helo=session.host_name,
+                by_host=server.hostname,
+                tls=session.ssl,
+                submitted=bool(session.authenticated),
+                queue_id=queue_id,
+            )
+        return f"250 2.0.0 Ok: queued as {queue_id}"
 
 
 def lab_authenticator(
@@ -381,6 +399,10 @@ class LabSmtp:
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _protocols: list[SMTP] = field(default_factory=list)
 
+    def use_resolver(self, factory: Callable[[], ResolverContext]) -> None:
+        """Give the good MX its mailbox, judging mail with resolvers from `factory`."""
+        self.mx_handler.mailbox = LabMailbox(factory)
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         # aiosmtpd logs every session (and a deprecation notice per AUTH) at INFO/WARNING:
@@ -403,6 +425,7 @@ class LabSmtp:
             return self._aiosmtpd(name, self.mx_handler, tls=mx_tls, loop=loop)
 
         sub_handler = LabHandler(LOCAL_DOMAINS)
+        sub_handler.relay = self.mx_handler  # submission relays to the MX's mailbox
 
         def submission_factory(name: str) -> Callable[[], SMTP]:
             return self._aiosmtpd(
