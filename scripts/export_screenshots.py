@@ -33,7 +33,10 @@ from console.panes.auth import AuthPane  # noqa: E402
 from console.panes.base import ConsoleSession  # noqa: E402
 from console.panes.ports import PortsPane, steady_prober  # noqa: E402
 from console.panes.postmaster import PostmasterPane, lab_access  # noqa: E402
+from console.panes.send import SendPane, steady_sender  # noqa: E402
 from console.ports.runner import probe_targets  # noqa: E402
+from console.send.guard import SendGuard  # noqa: E402
+from console.send.smtp import send_smtp  # noqa: E402
 
 OUT = ROOT / "screenshots"
 CLOCK = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -97,6 +100,34 @@ async def wait_for_postmaster(pilot: Pilot, limit: float = 30.0) -> None:
     # The Postmaster lab domains have no DNS zone: the audit's toast is not the subject.
     pilot.app.clear_notifications()
     await pilot.pause()
+
+
+def send_steps(*keys: str, html: str = "") -> Step:
+    """Show the Send pane, put `html` in the HTML body, press `keys`, each until done."""
+
+    async def step(pilot: Pilot) -> None:
+        await pilot.press("4")
+        await pilot.pause()
+        pane = pilot.app.screen.query_one(SendPane)
+        if html:
+            pane.form.set_field("html", html)
+        loop = asyncio.get_running_loop()
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+            deadline = loop.time() + 30
+            while pane.running:
+                if loop.time() > deadline:
+                    raise RuntimeError("the lint or send did not finish in time")
+                await pilot.pause(0.05)
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+
+    return step
+
+
+PIXEL_HTML = '<p>Hello</p><img src="https://track.example.net/o.gif" width="1" height="1">'
+"""An HTML body with an open-tracking pixel, for the lint to find."""
 
 
 def press(*keys: str) -> Step:
@@ -197,6 +228,13 @@ SHOTS: tuple[Shot, ...] = (
     ),
     Shot("postmaster", size=(120, 40), domain="spike.test", steps=(wait_for_postmaster,)),
     Shot("postmaster-compliance", domain="noncompliant.test", steps=(wait_for_postmaster,)),
+    Shot(
+        "send",
+        size=(120, 40),
+        domain="good.test",
+        steps=(send_steps("ctrl+l", "ctrl+g", "tab", "enter", html=PIXEL_HTML),),
+    ),
+    Shot("send-confirm", domain="good.test", steps=(send_steps("ctrl+g", html=PIXEL_HTML),)),
 )
 
 
@@ -236,6 +274,9 @@ async def main(only: list[str]) -> int:
         return 2
     # The lab's free ports, certificate dates and probe times change with every start.
     PortsPane.prober = steady_prober(probe_targets, CLOCK)
+    # The same for sends (ports, queue ids, Message-IDs, timings); a fresh send cap.
+    SendPane.sender = steady_sender(send_smtp)
+    SendPane.guard = SendGuard()
     with Lab() as lab, tempfile.TemporaryDirectory() as folder:
         # The emulator's history ends two days before its today: the clock's date here.
         assert lab.postmaster is not None

@@ -46,8 +46,15 @@ def _postmaster() -> type[Pane]:
     return PostmasterPane
 
 
+def _send() -> type[Pane]:
+    from console.panes.send import SendPane
+
+    return SendPane
+
+
 PANES: tuple[PaneSpec, ...] = (
     PaneSpec("auth", "Authentication", _auth),
     PaneSpec("ports", "Ports", _ports),
     PaneSpec("postmaster", "Postmaster", _postmaster),
+    PaneSpec("send", "Send", _send),
 )

@@ -1,0 +1,855 @@
+"""The Send pane: compose a test message, lint it, and send it for real after a confirmation.
+
+The form is prefilled from the profile (From, unsubscribe headers, DKIM selector).
+Lint runs on demand (ctrl+l) and again before every send; its findings say what
+receivers will hold against the message and the exact fix. Sending is a live action
+on someone's mail server, so nothing is sent without an explicit confirmation dialog
+that names the recipient, server, port, security and user, with Cancel as the
+default button; the session's send cap (`process_guard`) is respected and its
+refusal shown. The send runs in a worker; when it ends, the result (accepted, reply,
+queue id, Message-ID, timings) appears beside the Gmail API column (not built yet,
+and said so) and the SMTP conversation in the transcript log, passwords redacted.
+
+In demo mode the message goes to the lab's submission server (smtp.good.test:587)
+with the lab's public demo account; otherwise to the profile's submission server,
+with the password from the environment variable the profile names or typed in a
+masked field that is cleared after each send and never stored, logged or shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from console.config import Profile
+from console.errors import MailscopeError
+from console.model import Finding, Status
+from console.panes.base import Pane, notify_text
+from console.ports.model import TranscriptLine
+from console.send.compose import TestMessage, address_domain, build_message, message_bytes
+from console.send.guard import SendGuard, process_guard
+from console.send.result import SendResult
+from widgets.compose_form import ComposeDefaults, ComposeForm, ComposeValues
+from widgets.findings_view import FindingsView
+from widgets.literal import literal
+from widgets.send_result import SendResultView
+from widgets.status_badge import badge
+from widgets.transcript_log import TranscriptLog
+
+if TYPE_CHECKING:
+    from console.auth.resolver import ResolverContext
+
+Sender = Callable[..., Awaitable[SendResult]]
+"""`console.send.smtp.send_smtp`'s shape: (ctx, message_bytes, *, envelope_from, ...)."""
+
+Linter = Callable[..., Awaitable[list[Finding]]]
+"""`console.send.lint.lint_message`'s shape: (ctx, message, *, envelope_from, dkim_domain)."""
+
+LAB_HOST = "smtp.good.test"
+"""The lab's submission server, used in demo mode."""
+
+LAB_SEED = "seed@good.test"
+"""A mailbox of the lab, the demo's default recipient."""
+
+GMAIL_API_NOTE = (
+    "Gmail API: not configured yet (coming). Sending through the API, to compare it "
+    "with SMTP side by side, is not built yet; nothing was sent this way."
+)
+"""What the Gmail API column says until that path exists (never a made-up result)."""
+
+WIDE = 110
+"""From this many columns the transcript stays beside the lint results."""
+
+
+@dataclass(slots=True)
+class SendPlan:
+    """Where and as whom a send goes (what the confirmation dialog names)."""
+
+    host: str
+    port: int
+    security: str
+    username: str | None
+    password: str | None = field(default=None, repr=False)
+    """Never shown, logged or stored; dropped once the send is done."""
+    password_source: str = ""
+    """Where the password came from (`$SMTP_PASSWORD`, `typed`, `the lab's demo account`)."""
+    lab: bool = False
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A message built from the form, ready to lint and (once confirmed) to send."""
+
+    message: EmailMessage
+    data: bytes
+    envelope_from: str
+    recipients: list[str]
+    dkim_domain: str | None
+    plan: SendPlan | None
+    plan_problem: str | None = None
+
+
+def plan_for(
+    profile: Profile | None, *, lab: bool, typed_password: str | None = None
+) -> tuple[SendPlan | None, str | None]:
+    """The server a send goes to, or (None, why not).
+
+    Demo mode uses the lab's submission server with its public demo account; otherwise
+    the profile's submission server, with the password from the environment variable
+    the profile names, else the one typed in the form.
+    """
+    if lab:
+        from console.lab.smtp import LAB_PASSWORD, LAB_USER
+
+        return (
+            SendPlan(
+                LAB_HOST,
+                587,
+                "starttls",
+                LAB_USER,
+                LAB_PASSWORD,  # public demo credentials of the lab's own server
+                password_source="the lab's public demo account",
+                lab=True,
+            ),
+            None,
+        )
+    submission = profile.submission if profile else None
+    if submission is None:
+        return None, (
+            "no submission server in the profile: set [profiles.NAME.submission] host and port"
+        )
+    security = "tls" if submission.port == 465 else "starttls"
+    username = submission.username or None
+    plan = SendPlan(submission.host, submission.port, security, username)
+    if username:
+        from console.send.smtp import password_from_env
+
+        from_env = password_from_env(submission.password_env)
+        if from_env:
+            plan.password, plan.password_source = from_env, f"${submission.password_env}"
+        elif typed_password:
+            plan.password, plan.password_source = typed_password, "typed"
+        else:
+            return plan, f"set ${submission.password_env} or type the password for {username}"
+    return plan, None
+
+
+def defaults_for(domain: str | None, profile: Profile | None, *, lab: bool) -> ComposeDefaults:
+    """What a fresh compose form shows for `domain` and its profile."""
+    submission = profile.submission if profile else None
+    username = submission.username if submission else ""
+    if lab:
+        from console.lab.smtp import LAB_USER
+
+        username = LAB_USER
+    if "@" in username:
+        from_addr = username
+    elif domain:
+        from_addr = f"postmaster@{domain}"
+    else:
+        from_addr = ""
+    mail_domain = address_domain(from_addr) or domain or ""
+    if lab:
+        note = "Password: the lab's public demo account."
+        ask = False
+    elif submission is None:
+        note = "No submission server in the profile: sending is off."
+        ask = False
+    elif not submission.username:
+        note = "No login: the server is used without AUTH."
+        ask = False
+    else:
+        note = f"Password: from ${submission.password_env} if set, else type it (never kept)."
+        ask = True
+    return ComposeDefaults(
+        from_addr=from_addr,
+        to=LAB_SEED if lab else "",
+        unsubscribe_https=f"https://{mail_domain}/unsubscribe" if mail_domain else "",
+        unsubscribe_mailto=f"unsubscribe@{mail_domain}" if mail_domain else "",
+        dkim_selector=profile.dkim_selectors[0] if profile and profile.dkim_selectors else "",
+        password_note=note,
+        ask_password=ask,
+    )
+
+
+def lint_summary(findings: list[Finding]) -> Content:
+    """`✖ FAIL 1  ▲ WARN 2` or `✔ PASS  nothing to fix`."""
+    counts: dict[Status, int] = {}
+    for finding in findings:
+        counts[finding.severity] = counts.get(finding.severity, 0) + 1
+    problems = [s for s in (Status.FAIL, Status.ERROR, Status.WARN) if counts.get(s)]
+    if not problems:
+        return Content.assemble(badge(Status.PASS), "  nothing to fix")
+    parts: list[Content | str] = []
+    for status in problems:
+        parts += [badge(status), f" {counts[status]}  "]
+    return Content.assemble(*parts)
+
+
+class ConfirmSendScreen(ModalScreen[bool]):
+    """Send or not: names the recipient, server, port, security and user. Cancel is default."""
+
+    DEFAULT_CSS = """
+    ConfirmSendScreen {
+        align: center middle;
+    }
+    #send-confirm-box {
+        width: 70;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: thick $error;
+        background: $surface;
+        padding: 0 2;
+    }
+    #send-confirm-title {
+        text-style: bold;
+        color: $text-error;
+        margin-bottom: 1;
+    }
+    #send-confirm-details {
+        height: auto;
+    }
+    #send-confirm-buttons {
+        height: auto;
+        align-horizontal: right;
+        margin: 1 0;
+    }
+    #send-confirm-buttons Button {
+        margin-left: 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="send.confirm-cancel", tooltip="Do not send"),
+    ]
+
+    def __init__(self, prepared: Prepared, plan: SendPlan, findings: list[Finding], left: int):
+        super().__init__()
+        self._prepared = prepared
+        self._plan = plan
+        self._findings = findings
+        self._left = left
+
+    def compose(self) -> ComposeResult:
+        plan = self._plan
+
+        def row(name: str, value: str | Content) -> Content:
+            text = Content.from_rich_text(literal(value)) if isinstance(value, str) else value
+            return Content.assemble((f"{name:<11}", "$text-muted"), text)
+
+        port = str(plan.port) + (" (a loopback port of the lab)" if plan.lab else "")
+        rows = [
+            row("Recipient", ", ".join(self._prepared.recipients)),
+            row("Server", plan.host),
+            row("Port", port),
+            row(
+                "Security",
+                {"starttls": "STARTTLS", "tls": "implicit TLS"}.get(plan.security, plan.security),
+            ),
+            row("User", plan.username or "none (no AUTH)"),
+        ]
+        if plan.username:
+            rows.append(row("Password", plan.password_source or "none"))
+        rows.append(row("Lint", lint_summary(self._findings)))
+        rows.append(row("Cap", f"{self._left} sends left this session"))
+        with Vertical(id="send-confirm-box"):
+            yield Static("Send a live test message?", id="send-confirm-title")
+            yield Static(Content("\n").join(rows), id="send-confirm-details")
+            with Horizontal(id="send-confirm-buttons"):
+                yield Button("Cancel", id="send-confirm-cancel")
+                yield Button("Send", variant="error", id="send-confirm-send")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # The safe answer is the default: Enter on an untouched dialog does not send.
+        self.query_one("#send-confirm-cancel", Button).focus()
+
+    @on(Button.Pressed, "#send-confirm-send")
+    def _send(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#send-confirm-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class SendPane(Pane):
+    """Compose form on the left; lint findings, the result and the transcript on the right."""
+
+    DEFAULT_CSS = """
+    SendPane {
+        layout: vertical;
+    }
+    #send-status {
+        height: 1;
+        padding: 0 1;
+    }
+    #send-body {
+        height: 1fr;
+    }
+    #send-form-box, #send-lint-box, #send-result-box, #send-transcript {
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+    }
+    #send-form-box:focus-within, #send-lint-box:focus-within,
+    #send-result-box:focus-within, #send-transcript:focus-within {
+        border: round $accent;
+        border-title-color: $text;
+    }
+    #send-form-box {
+        width: 1fr;
+        max-width: 52;
+        height: 1fr;
+    }
+    #send-side {
+        width: 1fr;
+        height: 1fr;
+    }
+    #send-lint-box {
+        height: 1fr;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    #send-lint-summary {
+        height: auto;
+        margin-bottom: 1;
+    }
+    #send-result-box {
+        height: auto;
+        max-height: 60%;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    #send-transcript {
+        height: 1fr;
+        padding: 0 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+l",
+            "lint",
+            "Lint",
+            id="send.lint",
+            tooltip="Check the message against Gmail's and Yahoo's sender rules",
+        ),
+        Binding(
+            "ctrl+g",
+            "send",
+            "Send…",
+            id="send.send",
+            tooltip="Lint, then ask for confirmation before sending the test message",
+        ),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            id="send.cancel",
+            tooltip="Stop the running lint or send",
+        ),
+        Binding(
+            "ctrl+r",
+            "reset",
+            "Reset form",
+            id="send.reset",
+            tooltip="Fill the form again from the profile",
+            show=False,
+        ),
+    ]
+
+    sender: ClassVar[Sender | None] = None
+    """What sends; None means `console.send.smtp.send_smtp`. Tests swap it to make lab
+    values (free ports, timings, Message-IDs) steady for snapshots."""
+
+    linter: ClassVar[Linter | None] = None
+    """What lints; None means `console.send.lint.lint_message`."""
+
+    guard: ClassVar[SendGuard | None] = None
+    """The send cap; None means the process's (`process_guard()`), shared with the CLI."""
+
+    send_timeout: ClassVar[float] = 10.0
+    """Seconds per SMTP step."""
+
+    class LintDone(Message):
+        """Run `run`'s lint finished; `confirm` asks to open the dialog next."""
+
+        def __init__(
+            self, run: int, findings: list[Finding], prepared: Prepared, confirm: bool
+        ) -> None:
+            super().__init__()
+            self.run = run
+            self.findings = findings
+            self.prepared = prepared
+            self.confirm = confirm
+
+    class SendDone(Message):
+        """Run `run`'s send finished (accepted or not)."""
+
+        def __init__(self, run: int, result: SendResult) -> None:
+            super().__init__()
+            self.run = run
+            self.result = result
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.domain: str | None = None
+        self.profile: Profile | None = None
+        self.findings: list[Finding] | None = None
+        """The last lint's findings (None: not linted since the form was filled)."""
+        self.result: SendResult | None = None
+        """The last send's result."""
+        self.running: str | None = None
+        """`lint` or `send` while a worker runs."""
+        self.confirming = False
+        """Whether the confirmation dialog is open."""
+        self._run = 0
+        self._worker: Worker[None] | None = None
+
+    # -- layout ------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="send-status")
+        with Horizontal(id="send-body"):
+            with Vertical(id="send-form-box"):
+                yield ComposeForm(id="send-form", cursor_blink=self.session.cursor_blink)
+            with Vertical(id="send-side"):
+                with VerticalScroll(id="send-lint-box"):
+                    yield Static(id="send-lint-summary")
+                with VerticalScroll(id="send-result-box"):
+                    yield SendResultView(id="send-result")
+                yield TranscriptLog(id="send-transcript")
+
+    def on_mount(self) -> None:
+        self.query_one("#send-form-box").border_title = "Compose"
+        self.query_one("#send-lint-box").border_title = "Lint"
+        self.query_one("#send-result-box").border_title = "Result"
+        self.query_one("#send-transcript").border_title = "Transcript"
+        self._fill_form()
+        self._show_lint_summary()
+        view = self.query_one(SendResultView)
+        view.explain("smtp", "Not sent yet: ctrl+g lints, then asks before sending.")
+        view.explain("gmail-api", GMAIL_API_NOTE)
+        self.query_one(TranscriptLog).show([], empty_text="The SMTP conversation appears here.")
+        self._arrange()
+
+    def on_resize(self) -> None:
+        self._arrange()
+
+    def _arrange(self) -> None:
+        # Narrow, the transcript only takes room once there is one to read.
+        shown = self.size.width >= WIDE or self.result is not None
+        self.query_one("#send-transcript").display = shown
+
+    def focus_default(self) -> None:
+        # The form itself, not a field: number keys still switch panes and q still
+        # quits; Tab walks into the fields.
+        self.query_one(ComposeForm).focus()
+
+    def _lab_mode(self) -> bool:
+        return bool(self.session.demo_domains)
+
+    def _guard(self) -> SendGuard:
+        return type(self).guard or process_guard()
+
+    def _fill_form(self) -> None:
+        lab = self._lab_mode()
+        self.query_one(ComposeForm).prefill(defaults_for(self.domain, self.profile, lab=lab))
+        self._show_status()
+
+    def _show_status(self) -> None:
+        plan, problem = plan_for(self.profile, lab=self._lab_mode(), typed_password="x")
+        status = self.query_one("#send-status", Static)
+        left = self._guard().remaining
+        if plan is None:
+            status.update(Content.assemble(("Sending off: ", "bold $text-warning"), problem or ""))
+            return
+        who = f" as {plan.username}" if plan.username else ""
+        status.update(
+            Content.assemble(
+                ("via ", "$text-muted"),
+                Content.from_rich_text(literal(f"{plan.host}:{plan.port} {plan.security}{who}")),
+                ("  · ", "$text-muted"),
+                f"{left} send{'' if left == 1 else 's'} left",
+                (" (lab)" if plan.lab else "", "$text-muted"),
+            )
+        )
+
+    # -- entry points ------------------------------------------------------------------
+
+    def open_domain(self, domain: str, profile: Profile) -> None:
+        changed = domain != self.domain
+        self.domain = domain
+        self.profile = profile
+        if changed:
+            self._run += 1
+            self.workers.cancel_group(self, "send")
+            self.running = None
+            self.findings = None
+            self._fill_form()
+            self.call_later(self._show_findings)
+
+    def _prepare(self, values: ComposeValues) -> Prepared | None:
+        """Build (and DKIM-sign) the message from the form; say what is wrong if it cannot."""
+        _, envelope_from = email.utils.parseaddr(values.from_addr)
+        if "@" not in envelope_from:
+            notify_text(self, "Give a From address, e.g. postmaster@example.com.", title="From")
+            return None
+        if not values.to:
+            notify_text(self, "Give a To address: a seed mailbox you own.", title="To")
+            return None
+        spec = TestMessage(
+            from_addr=values.from_addr,
+            to=values.to,
+            subject=values.subject,
+            text=values.text,
+            html=values.html,
+            list_unsubscribe_mailto=values.unsubscribe_mailto,
+            list_unsubscribe_https=values.unsubscribe_https,
+            one_click=values.one_click,
+        )
+        dkim_domain: str | None = None
+        try:
+            message = build_message(spec, clock=self.session.clock)
+            data = message_bytes(message)
+            if values.dkim_key:
+                from console.send.dkim_sign import read_key, sign
+
+                dkim_domain = address_domain(values.from_addr)
+                if not values.dkim_selector or not dkim_domain:
+                    raise MailscopeError("Cannot DKIM-sign", "give the selector too")
+                data = sign(
+                    data,
+                    selector=values.dkim_selector,
+                    domain=dkim_domain,
+                    key_pem=read_key(values.dkim_key),
+                )
+        except MailscopeError as exc:
+            notify_text(self, exc.msg or str(exc), title=exc.title, severity="error")
+            return None
+        addresses = [email.utils.parseaddr(to)[1] or to for to in values.to]
+        plan, problem = plan_for(self.profile, lab=self._lab_mode(), typed_password=values.password)
+        return Prepared(message, data, envelope_from, addresses, dkim_domain, plan, problem)
+
+    def start_lint(self, *, confirm: bool = False) -> None:
+        """Lint the form's message; with `confirm`, open the send dialog afterwards."""
+        prepared = self._prepare(self.query_one(ComposeForm).values())
+        if prepared is None:
+            return
+        self._run += 1
+        self.running = "lint"
+        self.query_one("#send-lint-summary", Static).update(
+            Content.styled("Linting…", "$text-muted")
+        )
+        self.refresh_bindings()
+        self._worker = self._lint(self._run, prepared, confirm)
+
+    @work(exclusive=True, group="send", exit_on_error=False, name="send-lint")
+    async def _lint(self, run: int, prepared: Prepared, confirm: bool) -> None:
+        ctx = await self._resolver()
+        findings = await self._linter()(
+            ctx,
+            prepared.message,
+            envelope_from=prepared.envelope_from,
+            dkim_domain=prepared.dkim_domain,
+        )
+        self.post_message(self.LintDone(run, list(findings), prepared, confirm))
+
+    @work(exclusive=True, group="send", exit_on_error=False, name="send")
+    async def _send(self, run: int, prepared: Prepared, plan: SendPlan) -> None:
+        ctx = await self._resolver()
+        try:
+            result = await self._sender()(
+                ctx,
+                prepared.data,
+                envelope_from=prepared.envelope_from,
+                recipients=prepared.recipients,
+                host=plan.host,
+                port=plan.port,
+                security=plan.security,
+                username=plan.username,
+                password=plan.password,
+                timeout=self.send_timeout,
+                confirmed=True,  # the dialog was confirmed: the only way here
+                guard=self._guard(),
+            )
+        finally:
+            plan.password = None  # never kept past the send
+        self.post_message(self.SendDone(run, result))
+
+    async def _resolver(self) -> ResolverContext:
+        preferred = self.profile.nameservers if self.profile else ()
+        base = await asyncio.to_thread(self.session.resolver_factory, preferred)
+        return base.for_audit()
+
+    def _sender(self) -> Sender:
+        chosen = type(self).sender
+        if chosen is not None:
+            return chosen
+        from console.send.smtp import send_smtp
+
+        return send_smtp
+
+    def _linter(self) -> Linter:
+        chosen = type(self).linter
+        if chosen is not None:
+            return chosen
+        from console.send.lint import lint_message
+
+        return lint_message
+
+    # -- messages from the workers -----------------------------------------------------
+
+    async def on_send_pane_lint_done(self, message: LintDone) -> None:
+        if message.run != self._run:
+            return
+        self.running = None
+        self.findings = message.findings
+        await self._show_findings()
+        self.refresh_bindings()
+        if message.confirm:
+            self._confirm(message.prepared, message.findings)
+
+    def _confirm(self, prepared: Prepared, findings: list[Finding]) -> None:
+        plan = prepared.plan
+        if plan is None or prepared.plan_problem:
+            notify_text(
+                self, prepared.plan_problem or "no server", title="Not sent", severity="error"
+            )
+            return
+        guard = self._guard()
+        if guard.remaining == 0:
+            # Refused before asking: a dialog whose Send cannot work would mislead.
+            # admit() never counts once the cap is reached; it only words the refusal.
+            reason = guard.admit(confirmed=True, recipients=len(prepared.recipients))
+            self._show_result(
+                SendResult(
+                    via="smtp",
+                    host=plan.host,
+                    well_known_port=plan.port,
+                    security=plan.security,
+                    error=reason or "not sent: this session's send cap is reached",
+                )
+            )
+            return
+        self.confirming = True
+
+        def answered(confirmed: bool | None) -> None:
+            self.confirming = False
+            if not confirmed:
+                plan.password = None
+                self.query_one(ComposeForm).clear_password()
+                self.notify("Nothing was sent.", title="Send cancelled")
+                return
+            self._run += 1
+            self.running = "send"
+            self.query_one(SendResultView).explain(
+                "smtp", f"Sending to {', '.join(prepared.recipients)}…"
+            )
+            self.refresh_bindings()
+            self._worker = self._send(self._run, prepared, plan)
+
+        self.app.push_screen(ConfirmSendScreen(prepared, plan, findings, guard.remaining), answered)
+
+    async def on_send_pane_send_done(self, message: SendDone) -> None:
+        if message.run != self._run:
+            return
+        self.running = None
+        self.query_one(ComposeForm).clear_password()
+        self._show_result(message.result)
+
+    def _show_result(self, result: SendResult) -> None:
+        self.result = result
+        self.query_one(SendResultView).show(result)
+        self.query_one(TranscriptLog).show(
+            result.transcript, empty_text="Nothing was said: no connection was made."
+        )
+        self._show_status()
+        self._arrange()
+        self.refresh_bindings()
+        if not result.accepted:
+            notify_text(
+                self,
+                result.error or result.reply or "the server did not accept the message",
+                title="Not sent" if (result.error or "").startswith("not sent") else "Not accepted",
+                severity="error",
+            )
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        """The one place lint and send failures and cancellations are handled."""
+        if event.worker is not self._worker or self.running is None:
+            return
+        what = "Sending" if self.running == "send" else "Linting"
+        if event.state is WorkerState.CANCELLED:
+            self._stopped(f"{what} cancelled")
+        elif event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self._stopped(f"{what} failed")
+            notify_text(
+                self,
+                f"{type(error).__name__}: {error}" if error else "unknown error",
+                title=f"{what} failed",
+                severity="error",
+            )
+
+    def _stopped(self, what: str) -> None:
+        sending = self.running == "send"
+        self.running = None
+        if sending:
+            self.query_one(SendResultView).explain(
+                "smtp", f"{what}: whether the server took the message is unknown."
+            )
+        else:
+            self.query_one("#send-lint-summary", Static).update(
+                Content.styled(what, "$text-warning")
+            )
+        self.refresh_bindings()
+
+    # -- what is shown -----------------------------------------------------------------
+
+    def _show_lint_summary(self) -> None:
+        summary = self.query_one("#send-lint-summary", Static)
+        if self.findings is None:
+            summary.update(
+                Content.styled("Not linted yet: ctrl+l lints the message.", "$text-muted")
+            )
+        else:
+            summary.update(lint_summary(self.findings))
+
+    async def _show_findings(self) -> None:
+        self._show_lint_summary()
+        box = self.query_one("#send-lint-box")
+        view = box.query_one_optional("#send-findings", FindingsView)
+        if view is None:
+            if not self.findings:
+                return
+            # Mounted on first use: until then the Authentication pane's FindingsView
+            # stays the screen's only one.
+            view = FindingsView(id="send-findings")
+            await box.mount(view)
+        await view.show(self.findings or [])
+
+    # -- actions -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.running is not None
+        if action in ("lint", "send"):
+            return None if self.running else True
+        return True
+
+    def action_lint(self) -> None:
+        self.start_lint()
+
+    def action_send(self) -> None:
+        self.start_lint(confirm=True)
+
+    def action_cancel(self) -> None:
+        self.workers.cancel_group(self, "send")
+
+    def action_reset(self) -> None:
+        self._run += 1
+        self.findings = None
+        self._fill_form()
+        self.call_later(self._show_findings)
+
+    # -- for tests and scripts ---------------------------------------------------------
+
+    @property
+    def form(self) -> ComposeForm:
+        return self.query_one(ComposeForm)
+
+
+# -- steady lab values, for snapshot tests and screenshots ---------------------------------
+
+STEADY_SEND_TIMINGS_MS: dict[str, float] = {
+    "resolve": 0.8,
+    "connect": 0.3,
+    "greeting": 0.9,
+    "ehlo": 0.4,
+    "starttls": 2.2,
+    "ehlo_tls": 0.4,
+    "auth": 0.5,
+    "mail": 0.4,
+    "rcpt": 0.3,
+    "data": 0.6,
+    "quit": 0.2,
+    "total": 7.0,
+}
+"""Plausible loopback timings put in place of the measured ones."""
+
+STEADY_MESSAGE_ID = "<steady.test.message@{domain}>"
+STEADY_QUEUE_ID = "LAB000001"
+STEADY_SIZE = 1000
+
+_DURATION = re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s)\b")
+_SIZES = re.compile(r"(SIZE=|\[message: )\d+")
+
+
+def steady_sender(sender: Sender) -> Sender:
+    """`sender` with the values that change from run to run of the lab made steady.
+
+    The lab binds free ports, counts queue ids over the whole session, and each send
+    takes its own time; the Message-ID is random and the message size follows its
+    length. Snapshot tests and screenshots must not change with them, so the result is
+    rewritten: the port becomes 10000 + the well-known port, the queue id `LAB000001`,
+    the Message-ID a fixed one in the same domain, sizes 1000 bytes, timings
+    `STEADY_SEND_TIMINGS_MS` (durations quoted in the transcript `1 ms`). Everything
+    else (accepted or not, replies, TLS, the conversation) is what the lab really said.
+    """
+
+    async def run(ctx: Any, data: bytes, **options: Any) -> SendResult:
+        result = await sender(ctx, data, **options)
+        swaps: dict[str, str] = {}
+        if result.port is not None and result.well_known_port:
+            port = 10000 + result.well_known_port
+            swaps[str(result.port)] = str(port)
+            result.port = port
+        if result.queue_id:
+            swaps[result.queue_id] = STEADY_QUEUE_ID
+            result.queue_id = STEADY_QUEUE_ID
+        if result.message_id:
+            domain = result.message_id.rpartition("@")[2].rstrip(">") or "localhost"
+            fixed = STEADY_MESSAGE_ID.format(domain=domain)
+            swaps[result.message_id] = fixed
+            result.message_id = fixed
+
+        def fix(text: str) -> str:
+            for real, fixed in swaps.items():
+                text = re.sub(rf"(?<![\w-]){re.escape(real)}(?![\w-])", fixed, text)
+            return _SIZES.sub(lambda m: f"{m.group(1)}{STEADY_SIZE}", text)
+
+        if result.reply:
+            result.reply = fix(result.reply)
+        if result.error:
+            result.error = _DURATION.sub("1 ms", fix(result.error))
+        result.recipients = {k: fix(v) for k, v in result.recipients.items()}
+        result.timings_ms = {k: STEADY_SEND_TIMINGS_MS.get(k, 1.0) for k in result.timings_ms}
+        result.transcript = [
+            TranscriptLine(
+                line.direction,
+                _DURATION.sub("1 ms", fix(line.text)) if line.direction == "*" else fix(line.text),
+                round(index * 0.3, 1),
+            )
+            for index, line in enumerate(result.transcript)
+        ]
+        return result
+
+    return run

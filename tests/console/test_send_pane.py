@@ -1,0 +1,164 @@
+"""Pilot tests of the Send pane on the lab: lint, the confirmation, a real send, the cap.
+
+Sends go over the wire to the lab's submission server (smtp.good.test:587 with the
+lab's public demo account), which stores what it accepts: the tests count what it
+received to prove that Cancel sends nothing and Send sends exactly one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from textual.pilot import Pilot
+
+from console.lab import Lab
+from console.lab.smtp import LabHandler
+from console.panes.send import ConfirmSendScreen, SendPane
+from console.send.guard import SendGuard
+from widgets.send_result import SendResultView
+
+PIXEL_HTML = '<p>Hello</p><img src="https://track.example.net/open.gif?id=1" width="1" height="1">'
+
+
+@pytest.fixture(autouse=True)
+def own_guard(monkeypatch: pytest.MonkeyPatch) -> SendGuard:
+    """Each test its own cap, so the process's is not used up by the suite."""
+    guard = SendGuard()
+    monkeypatch.setattr(SendPane, "guard", guard)
+    return guard
+
+
+def received_count(lab: Lab) -> int:
+    """Messages the lab's SMTP servers have stored so far (every handler seen)."""
+    assert lab.smtp is not None
+    handlers: dict[int, LabHandler] = {id(lab.smtp.mx_handler): lab.smtp.mx_handler}
+    for protocol in list(lab.smtp._protocols):
+        handler = protocol.event_handler
+        if isinstance(handler, LabHandler):
+            handlers[id(handler)] = handler
+    return sum(len(handler.received) for handler in handlers.values())
+
+
+async def open_send(pilot: Pilot) -> SendPane:
+    await pilot.pause()
+    await pilot.press("4")
+    await pilot.pause()
+    return pilot.app.screen.query_one(SendPane)
+
+
+async def settle(pilot: Pilot, pane: SendPane, limit: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while pane.running:
+        assert loop.time() < deadline, "the lint or send did not finish in time"
+        await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_the_form_is_prefilled_for_the_lab(make_app) -> None:
+    app = make_app("good.test", demo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_send(pilot)
+        values = pane.form.values()
+        assert values.from_addr == "demo@good.test"
+        assert values.to == ["seed@good.test"]
+        assert values.unsubscribe_https == "https://good.test/unsubscribe"
+        assert values.one_click is True
+        assert values.password is None  # the lab's demo account, nothing typed
+
+
+async def test_lint_shows_a_tracking_pixel(make_app) -> None:
+    app = make_app("good.test", demo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_send(pilot)
+        pane.form.set_field("html", PIXEL_HTML)
+        await pilot.press("ctrl+l")
+        await settle(pilot, pane)
+        assert pane.findings is not None
+        codes = {finding.code for finding in pane.findings}
+        assert "send.tracking-pixel" in codes
+        shown = pane.query_one("#send-findings")
+        assert "send.tracking-pixel" in {card.finding.code for card in shown.children}  # type: ignore[attr-defined]
+        assert not isinstance(app.screen, ConfirmSendScreen)  # linting never asks to send
+
+
+async def test_cancel_sends_nothing_and_confirm_sends_once(make_app, lab: Lab, own_guard) -> None:
+    app = make_app("good.test", demo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_send(pilot)
+        before = received_count(lab)
+        await pilot.press("ctrl+g")
+        await settle(pilot, pane)
+        assert isinstance(app.screen, ConfirmSendScreen)
+        await pilot.press("enter")  # Cancel is the default button
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmSendScreen)
+        await settle(pilot, pane)
+        assert pane.result is None
+        assert own_guard.used == 0
+        assert received_count(lab) == before
+
+        await pilot.press("ctrl+g")
+        await settle(pilot, pane)
+        assert isinstance(app.screen, ConfirmSendScreen)
+        await pilot.click("#send-confirm-send")
+        await pilot.pause()
+        await settle(pilot, pane)
+        result = pane.result
+        assert result is not None
+        assert result.accepted, result.error
+        assert result.queue_id
+        assert result.queue_id.startswith("LAB")
+        assert result.message_id
+        assert result.message_id.endswith("@good.test>")
+        assert received_count(lab) == before + 1
+        assert own_guard.used == 1
+        shown = pane.query_one(SendResultView).plain
+        assert "ACCEPTED" in shown
+        assert result.queue_id in shown
+        assert "Gmail API: not configured yet (coming)" in shown
+        transcript = pane.query_one("#send-transcript").plain  # type: ignore[attr-defined]
+        assert "AUTH PLAIN [credentials redacted]" in transcript
+        assert "lab-password" not in transcript
+
+        sent = received_count(lab)
+        await pilot.press("ctrl+g")
+        await settle(pilot, pane)
+        await pilot.press("escape")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert received_count(lab) == sent
+        assert own_guard.used == 1
+
+
+async def test_the_cap_refuses_without_asking(
+    make_app, lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard = SendGuard(limit=1, used=1)
+    monkeypatch.setattr(SendPane, "guard", guard)
+    app = make_app("good.test", demo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_send(pilot)
+        before = received_count(lab)
+        await pilot.press("ctrl+g")
+        await settle(pilot, pane)
+        assert not isinstance(app.screen, ConfirmSendScreen)
+        assert pane.result is not None
+        assert not pane.result.accepted
+        assert "cap of 1 sends is reached" in (pane.result.error or "")
+        assert "NOT SENT" in pane.query_one(SendResultView).plain
+        assert received_count(lab) == before
+        assert guard.used == 1
+
+
+async def test_without_a_submission_server_nothing_is_offered(make_app) -> None:
+    app = make_app("good.test")
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_send(pilot)
+        pane.form.set_field("to", "seed@good.test")
+        await pilot.press("ctrl+g")
+        await settle(pilot, pane)
+        assert not isinstance(app.screen, ConfirmSendScreen)
+        assert pane.result is None
