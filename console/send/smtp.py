@@ -23,6 +23,7 @@ import re
 import socket
 import ssl
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Literal
@@ -180,12 +181,19 @@ class _SendRecorder(_Recorder):
 
 
 class _Failed(Exception):
-    """A step failed: `reason` is the one-liner, `reply` the server's refusal if any."""
+    """A step failed: `reason` is the one-liner, `reply` the server's refusal if any.
 
-    def __init__(self, reason: str, reply: str | None = None) -> None:
+    `connection_lost`: the session cannot go on (a timeout, TLS or socket error), as
+    opposed to a refusal after which the next transaction may still be tried.
+    """
+
+    def __init__(
+        self, reason: str, reply: str | None = None, *, connection_lost: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.reply = reply
+        self.connection_lost = connection_lost
 
 
 def _reply_text(response: SMTPResponse) -> str:
@@ -266,31 +274,90 @@ async def send_smtp(
         A SendResult: `accepted`, the final `reply` and `queue_id`, timings, transcript,
         and a one-line `error` when the message was not accepted.
     """
-    host = host.strip().rstrip(".").lower()
-    result = SendResult(
-        via="smtp",
+    (result,) = await send_smtp_batch(
+        ctx,
+        [message_bytes],
+        envelope_from=envelope_from,
+        recipients=recipients,
         host=host,
-        well_known_port=port,
+        port=port,
         security=security,
-        message_id=message_id_of(message_bytes),
+        username=username,
+        password=password,
+        oauth_token=oauth_token,
+        cafile=cafile,
+        verify=verify,
+        timeout=timeout,
+        helo=helo,
+        confirmed=confirmed,
+        guard=guard,
     )
+    return result
+
+
+async def send_smtp_batch(
+    ctx: ResolverContext,
+    messages: Sequence[bytes],
+    *,
+    envelope_from: str,
+    recipients: list[str],
+    host: str,
+    port: int,
+    security: Security = "starttls",
+    username: str | None = None,
+    password: str | None = None,
+    oauth_token: str | None = None,
+    cafile: str | None = None,
+    verify: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - per step, not one deadline
+    helo: str = LOCAL_HOSTNAME,
+    confirmed: bool,
+    guard: SendGuard,
+) -> list[SendResult]:
+    """Send several messages over one connection: one TLS handshake and one login.
+
+    Each message is its own mail transaction and counts against the guard on its own;
+    a refused transaction is reset and the next one goes ahead, a lost connection ends
+    the batch (the rest say so). Arguments as `send_smtp`; one SendResult per message,
+    in order. The first result's transcript and timings include the session set-up.
+    """
+    host = host.strip().rstrip(".").lower()
+    results = [
+        SendResult(
+            via="smtp",
+            host=host,
+            well_known_port=port,
+            security=security,
+            message_id=message_id_of(message),
+        )
+        for message in messages
+    ]
+    if not results:
+        return results
     if problem := _input_problem(
         envelope_from, recipients, security, username, password, oauth_token
     ):
-        result.error = problem
-        return result
-    if refusal := guard.admit(confirmed=confirmed, recipients=len(recipients)):
-        result.error = refusal
-        return result
+        for result in results:
+            result.error = problem
+        return results
+    admitted: list[SendResult] = []
+    for result in results:
+        if refusal := guard.admit(confirmed=confirmed, recipients=len(recipients)):
+            result.error = refusal
+        else:
+            admitted.append(result)
+    if not admitted:
+        return results
     secrets = _Secrets(username, password, oauth_token)
     scratch = PortProbe(host=host, port=port, role=_ROLE[security])
     rec = _SendRecorder(scratch, secrets)
+    pending = [(result, message) for result, message in zip(results, messages, strict=True)]
+    pending = [(result, message) for result, message in pending if result.error is None]
     try:
         await _converse(
             ctx,
             rec,
-            result,
-            message_bytes,
+            pending,
             envelope_from=envelope_from,
             recipients=recipients,
             host=host,
@@ -305,21 +372,30 @@ async def send_smtp(
             helo=helo,
         )
     except _Failed as failure:
-        result.accepted = False
-        result.error = secrets.scrub(failure.reason)
-        if failure.reply is not None:
-            result.reply = secrets.scrub(failure.reply)
+        for result, _ in pending:
+            if result.error is None and not result.accepted:
+                result.error = failure.reason
+                result.reply = failure.reply
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a bug must still end as a one-liner, never a traceback
-        result.accepted = False
-        result.error = secrets.scrub(f"internal error: {type(exc).__name__}: {exc}")
+        for result, _ in pending:
+            if not result.accepted:
+                result.error = f"internal error: {type(exc).__name__}: {exc}"
     scratch.timings_ms["total"] = rec.now_ms()
-    result.timings_ms = dict(scratch.timings_ms)
-    result.transcript = list(scratch.transcript)
-    if result.reply is not None:
-        result.reply = secrets.scrub(result.reply)
-    return result
+    first = pending[0][0]
+    if not first.transcript:
+        first.transcript = list(scratch.transcript)
+    first.timings_ms = {**scratch.timings_ms, **first.timings_ms}
+    first.timings_ms["total"] = scratch.timings_ms["total"]
+    for result, _ in pending:
+        result.address, result.port, result.tls = first.address, first.port, first.tls
+        if result.error is not None:
+            result.accepted = False
+            result.error = secrets.scrub(result.error)
+        if result.reply is not None:
+            result.reply = secrets.scrub(result.reply)
+    return results
 
 
 def _input_problem(
@@ -354,8 +430,7 @@ def _input_problem(
 async def _converse(
     ctx: ResolverContext,
     rec: _SendRecorder,
-    result: SendResult,
-    message: bytes,
+    pending: list[tuple[SendResult, bytes]],
     *,
     envelope_from: str,
     recipients: list[str],
@@ -377,7 +452,8 @@ async def _converse(
         context = tls_context(verify=verify, cafiles=cafiles)
     except (OSError, ssl.SSLError) as exc:
         raise _Failed(f"not sent: cannot load the CA file ({exc})") from None
-    sock, target = await _open(ctx, rec, result, host, port, security, seconds)
+    first = pending[0][0]
+    sock, target = await _open(ctx, rec, first, host, port, security, seconds)
     implicit = security == "tls"
     smtp = aiosmtplib.SMTP(
         hostname=host,
@@ -389,20 +465,37 @@ async def _converse(
         local_hostname=helo,
     )
     try:
-        await _session(
-            smtp,
-            rec,
-            result,
-            message,
-            target,
-            envelope_from,
-            recipients,
-            security,
-            username,
-            password,
-            oauth_token,
-            seconds,
+        extensions = await _login(
+            smtp, rec, first, target, security, username, password, oauth_token, seconds
         )
+        for index, (result, message) in enumerate(pending):
+            mark = len(rec.probe.transcript)
+            try:
+                await _transaction(
+                    smtp, rec, result, message, host, extensions, envelope_from, recipients, seconds
+                )
+            except _Failed as failure:
+                result.accepted = False
+                result.error, result.reply = failure.reason, failure.reply
+                if failure.connection_lost:
+                    for later, _ in pending[index + 1 :]:
+                        later.error = f"not sent: {failure.reason.removeprefix('not sent: ')}"
+                    return
+                await _quiet_reset(smtp, rec, seconds)
+            finally:
+                if index > 0:
+                    result.transcript = list(rec.probe.transcript[mark:])
+                    result.timings_ms = {
+                        step: rec.probe.timings_ms[step]
+                        for step in ("mail", "rcpt", "data")
+                        if step in rec.probe.timings_ms
+                    }
+                elif len(pending) > 1:
+                    result.transcript = list(rec.probe.transcript)
+                    result.timings_ms = dict(rec.probe.timings_ms)
+        rec.begin()
+        await _quiet_quit(smtp, rec, seconds)
+        rec.done("quit")
     finally:
         smtp.close()  # the transport owns the socket now (see the probe's note)
 
@@ -446,46 +539,72 @@ async def _open(
     raise _Failed(f"not sent: cannot connect to {host} {where}: {'; '.join(problems)}")
 
 
-async def _session(
+async def _exchange(
+    call: Awaitable[SMTPResponse],
+    rec: _SendRecorder,
+    step: str,
+    seconds: float,
+    *,
+    refused: Callable[[SMTPResponse], str],
+    failed: Callable[[BaseException], str],
+    note: bool = False,
+) -> SMTPResponse:
+    """Run one command: time it, record its reply, turn any failure into `_Failed`.
+
+    `refused` words a server's refusal (the session stays usable); `failed` words a
+    timeout, TLS or socket error (the connection is lost). `note` also writes that
+    reason into the transcript, where it explains a handshake that never completed.
+    """
+    rec.begin()
+    try:
+        response = await _step(call, seconds)
+    except aiosmtplib.SMTPResponseException as exc:
+        rec.done(step)
+        response = SMTPResponse(exc.code, exc.message)
+        rec.reply(response)
+        raise _Failed(refused(response), _reply_text(response)) from None
+    except (aiosmtplib.SMTPException, TimeoutError, OSError, ssl.SSLError) as exc:
+        rec.done(step)
+        reason = failed(exc)
+        if note:
+            rec.line("*", reason)
+        raise _Failed(reason, connection_lost=True) from None
+    rec.done(step)
+    rec.reply(response)
+    return response
+
+
+async def _login(
     smtp: aiosmtplib.SMTP,
     rec: _SendRecorder,
     result: SendResult,
-    message: bytes,
     target: Target,
-    envelope_from: str,
-    recipients: list[str],
     security: str,
     username: str | None,
     password: str | None,
     oauth_token: str | None,
     seconds: float,
-) -> None:
+) -> dict[str, str]:
+    """Greeting, EHLO, STARTTLS and AUTH: the session every transaction then shares."""
     host = target.host
     implicit = security == "tls"
     if implicit:
         rec.line("*", "TLS handshake (implicit TLS), then greeting")
-    rec.begin()
-    try:
-        greeting: SMTPResponse = await _step(smtp.connect(), seconds)
-    except aiosmtplib.SMTPConnectResponseError as exc:
-        rec.done("greeting")
-        rec.reply(SMTPResponse(exc.code, exc.message))
-        raise _Failed(
-            f"not sent: {host} refused service at the greeting ({exc.code})",
-            _reply_text(SMTPResponse(exc.code, exc.message)),
-        ) from None
-    except (aiosmtplib.SMTPException, TimeoutError, OSError, ssl.SSLError) as exc:
-        rec.done("greeting")
-        if implicit:
-            reason = _tls_failure(exc, host)
-        else:
-            reason = f"not sent: no greeting from {host} ({_describe_error(exc)})"
-        rec.line("*", reason)
-        raise _Failed(reason) from None
-    rec.done("greeting")
+    await _exchange(
+        smtp.connect(),
+        rec,
+        "greeting",
+        seconds,
+        refused=lambda reply: f"not sent: {host} refused service at the greeting ({reply.code})",
+        failed=lambda exc: (
+            _tls_failure(exc, host)
+            if implicit
+            else f"not sent: no greeting from {host} ({_describe_error(exc)})"
+        ),
+        note=True,
+    )
     if implicit:
         _note_tls(smtp, rec, result)
-    rec.reply(greeting)
 
     extensions = await _ehlo(smtp, rec, "ehlo", seconds)
     if extensions is None:
@@ -497,23 +616,15 @@ async def _session(
                 "message and any password would cross the network in clear text)"
             )
         rec.line("C", "STARTTLS")
-        rec.begin()
-        try:
-            response = await _step(smtp.starttls(server_hostname=host), seconds)
-        except aiosmtplib.SMTPResponseException as exc:
-            rec.done("starttls")
-            rec.reply(SMTPResponse(exc.code, exc.message))
-            raise _Failed(
-                f"not sent: {host} refused STARTTLS ({exc.code})",
-                _reply_text(SMTPResponse(exc.code, exc.message)),
-            ) from None
-        except (aiosmtplib.SMTPException, TimeoutError, OSError, ssl.SSLError) as exc:
-            rec.done("starttls")
-            reason = _tls_failure(exc, host)
-            rec.line("*", reason)
-            raise _Failed(reason) from None
-        rec.done("starttls")
-        rec.reply(response)
+        await _exchange(
+            smtp.starttls(server_hostname=host),
+            rec,
+            "starttls",
+            seconds,
+            refused=lambda reply: f"not sent: {host} refused STARTTLS ({reply.code})",
+            failed=lambda exc: _tls_failure(exc, host),
+            note=True,
+        )
         _note_tls(smtp, rec, result)
         extensions = await _ehlo(smtp, rec, "ehlo_tls", seconds)
         if extensions is None:
@@ -521,7 +632,21 @@ async def _session(
 
     if username:
         await _auth(smtp, rec, extensions, username, password, oauth_token, seconds)
+    return extensions
 
+
+async def _transaction(
+    smtp: aiosmtplib.SMTP,
+    rec: _SendRecorder,
+    result: SendResult,
+    message: bytes,
+    host: str,
+    extensions: dict[str, str],
+    envelope_from: str,
+    recipients: list[str],
+    seconds: float,
+) -> None:
+    """MAIL, RCPT and DATA for one message on an established session."""
     size_limit = _size_limit(extensions)
     if size_limit and len(message) > size_limit:
         raise _Failed(
@@ -540,25 +665,17 @@ async def _session(
         options.append("SMTPUTF8")
     encoding = "utf-8" if utf8 else "ascii"
 
-    line = f"MAIL FROM:<{envelope_from}>" + "".join(f" {option}" for option in options)
-    rec.line("C", line)
-    rec.begin()
-    try:
-        response = await _step(
-            smtp.mail(envelope_from, options=options, encoding=encoding), seconds
-        )
-    except aiosmtplib.SMTPResponseException as exc:
-        rec.done("mail")
-        rec.reply(SMTPResponse(exc.code, exc.message))
-        raise _Failed(
-            f"not sent: the server refused the sender <{envelope_from}> ({exc.code})",
-            _reply_text(SMTPResponse(exc.code, exc.message)),
-        ) from None
-    except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
-        rec.done("mail")
-        raise _Failed(f"not sent: MAIL FROM failed ({_describe_error(exc)})") from None
-    rec.done("mail")
-    rec.reply(response)
+    rec.line("C", f"MAIL FROM:<{envelope_from}>" + "".join(f" {option}" for option in options))
+    await _exchange(
+        smtp.mail(envelope_from, options=options, encoding=encoding),
+        rec,
+        "mail",
+        seconds,
+        refused=lambda reply: (
+            f"not sent: the server refused the sender <{envelope_from}> ({reply.code})"
+        ),
+        failed=lambda exc: f"not sent: MAIL FROM failed ({_describe_error(exc)})",
+    )
 
     refused: list[tuple[str, str]] = []
     rec.begin()
@@ -574,12 +691,13 @@ async def _session(
             continue
         except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
             rec.done("rcpt")
-            raise _Failed(f"not sent: RCPT TO failed ({_describe_error(exc)})") from None
+            raise _Failed(
+                f"not sent: RCPT TO failed ({_describe_error(exc)})", connection_lost=True
+            ) from None
         rec.reply(response)
         result.recipients[recipient] = _reply_text(response)
     rec.done("rcpt")
     if len(refused) == len(recipients):
-        await _quiet_quit(smtp, rec, seconds, rset=True)
         first, reply = refused[0]
         raise _Failed(
             f"not sent: the server refused the recipient <{first}>"
@@ -590,28 +708,19 @@ async def _session(
 
     rec.line("C", "DATA")
     rec.line("C", f"[message: {len(message):,} bytes]")
-    rec.begin()
     data_seconds = seconds + len(message) / DATA_BYTES_PER_SECOND
-    try:
-        response = await _step(smtp.data(message, timeout=data_seconds), data_seconds)
-    except aiosmtplib.SMTPResponseException as exc:
-        rec.done("data")
-        rec.reply(SMTPResponse(exc.code, exc.message))
-        await _quiet_quit(smtp, rec, seconds)
-        raise _Failed(
-            f"not sent: the server refused the message at DATA ({exc.code})",
-            _reply_text(SMTPResponse(exc.code, exc.message)),
-        ) from None
-    except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
-        rec.done("data")
-        reason = (
+    response = await _exchange(
+        smtp.data(message, timeout=data_seconds),
+        rec,
+        "data",
+        data_seconds,
+        refused=lambda reply: f"not sent: the server refused the message at DATA ({reply.code})",
+        failed=lambda exc: (
             f"probably not sent: the connection failed during DATA ({_describe_error(exc)}) "
             "before the server confirmed the message; check the mailbox before resending"
-        )
-        rec.line("*", reason)
-        raise _Failed(reason) from None
-    rec.done("data")
-    rec.reply(response)
+        ),
+        note=True,
+    )
     result.reply = _reply_text(response)
     result.queue_id = parse_queue_id(result.reply)
     if refused:
@@ -622,9 +731,6 @@ async def _session(
         )
     else:
         result.accepted = True
-    rec.begin()
-    await _quiet_quit(smtp, rec, seconds)
-    rec.done("quit")
 
 
 async def _auth(
@@ -655,22 +761,17 @@ async def _auth(
         call = method(username, password)
     # The arguments are credentials (base64 is an encoding, not a protection).
     rec.line("C", f"AUTH {mechanism} [credentials redacted]")
-    rec.begin()
-    try:
-        response = await _step(call, seconds)
-    except aiosmtplib.SMTPResponseException as exc:
-        rec.done("auth")
-        rec.reply(SMTPResponse(exc.code, exc.message))
-        raise _Failed(
-            f"not sent: login as {username} with {mechanism} failed ({exc.code}); check the "
-            "user name and password (or app password)",
-            _reply_text(SMTPResponse(exc.code, exc.message)),
-        ) from None
-    except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
-        rec.done("auth")
-        raise _Failed(f"not sent: AUTH interrupted ({_describe_error(exc)})") from None
-    rec.done("auth")
-    rec.reply(response)
+    await _exchange(
+        call,
+        rec,
+        "auth",
+        seconds,
+        refused=lambda reply: (
+            f"not sent: login as {username} with {mechanism} failed ({reply.code}); check the "
+            "user name and password (or app password)"
+        ),
+        failed=lambda exc: f"not sent: AUTH interrupted ({_describe_error(exc)})",
+    )
 
 
 def _size_limit(extensions: dict[str, str]) -> int | None:
@@ -695,13 +796,16 @@ def _note_tls(smtp: aiosmtplib.SMTP, rec: _SendRecorder, result: SendResult) -> 
         rec.line("*", f"TLS established: {result.tls['version']}, {result.tls['cipher']}{note}")
 
 
-async def _quiet_quit(
-    smtp: aiosmtplib.SMTP, rec: _SendRecorder, limit: float, *, rset: bool = False
-) -> None:
+async def _quiet_reset(smtp: aiosmtplib.SMTP, rec: _SendRecorder, limit: float) -> None:
+    """RSET after a refused transaction, so the next one starts clean."""
     seconds = min(limit, 2.0)
     with contextlib.suppress(aiosmtplib.SMTPException, TimeoutError, OSError):
-        if rset:
-            rec.line("C", "RSET")
-            rec.reply(await _step(smtp.rset(timeout=seconds), seconds))
+        rec.line("C", "RSET")
+        rec.reply(await _step(smtp.rset(timeout=seconds), seconds))
+
+
+async def _quiet_quit(smtp: aiosmtplib.SMTP, rec: _SendRecorder, limit: float) -> None:
+    seconds = min(limit, 2.0)
+    with contextlib.suppress(aiosmtplib.SMTPException, TimeoutError, OSError):
         rec.line("C", "QUIT")
         rec.reply(await _step(smtp.quit(timeout=seconds), seconds))

@@ -35,6 +35,7 @@ from console.send.smtp import (
     password_from_env,
     prompt_password,
     send_smtp,
+    send_smtp_batch,
 )
 
 SECRET_TOKEN = "ya29.lab-token-never-shown"
@@ -124,6 +125,64 @@ async def test_submission_587_starttls_auth_is_accepted(ctx: ResolverContext, la
     assert isinstance(data["transcript"], list)
     assert data["lint"] == []
     json.dumps(data)
+
+
+async def test_batch_shares_one_session_and_each_message_is_its_own_transaction(
+    ctx: ResolverContext,
+) -> None:
+    guard = SendGuard(limit=10)
+    big = make_message(size=33 * 1024 * 1024)  # over the server's SIZE: refused, then RSET
+    messages = [make_message(), big, make_message()]
+    results = await send_smtp_batch(
+        ctx,
+        messages,
+        envelope_from=LAB_USER,
+        recipients=["seed@good.test"],
+        host="smtp.good.test",
+        port=587,
+        username=LAB_USER,
+        password=LAB_PASSWORD,
+        timeout=3.0,
+        confirmed=True,
+        guard=guard,
+    )
+    assert [r.accepted for r in results] == [True, False, True]
+    assert guard.used == 3
+    assert results[1].error is not None and "limit" in results[1].error
+    assert results[0].queue_id and results[2].queue_id
+    assert results[0].queue_id != results[2].queue_id
+    first = [line.text for line in results[0].transcript]
+    later = [line.text for line in results[2].transcript]
+    # One handshake and one login for the whole batch; later messages carry only their
+    # own transaction.
+    assert first.count("STARTTLS") == 1 and "AUTH PLAIN [credentials redacted]" in first
+    assert "STARTTLS" not in later and not any(text.startswith("AUTH") for text in later)
+    assert any(text.startswith("MAIL FROM") for text in later)
+    assert "RSET" in [line.text for line in results[1].transcript]
+    assert results[2].tls == results[0].tls and results[2].tls is not None
+    assert set(results[2].timings_ms) == {"mail", "rcpt", "data"}
+    for result in results:
+        assert_no_secret(result, secret_forms(LAB_USER, LAB_PASSWORD))
+
+
+async def test_batch_past_the_cap_sends_only_what_the_guard_admits(ctx: ResolverContext) -> None:
+    guard = SendGuard(limit=2)
+    results = await send_smtp_batch(
+        ctx,
+        [make_message(), make_message(), make_message()],
+        envelope_from=LAB_USER,
+        recipients=["seed@good.test"],
+        host="smtp.good.test",
+        port=587,
+        username=LAB_USER,
+        password=LAB_PASSWORD,
+        timeout=3.0,
+        confirmed=True,
+        guard=guard,
+    )
+    assert [r.accepted for r in results] == [True, True, False]
+    assert results[2].error is not None and "cap" in results[2].error
+    assert results[2].transcript == []
 
 
 async def test_submissions_465_implicit_tls_is_accepted(ctx: ResolverContext) -> None:
