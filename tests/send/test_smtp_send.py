@@ -148,18 +148,23 @@ async def test_batch_shares_one_session_and_each_message_is_its_own_transaction(
     )
     assert [r.accepted for r in results] == [True, False, True]
     assert guard.used == 3
-    assert results[1].error is not None and "limit" in results[1].error
-    assert results[0].queue_id and results[2].queue_id
+    assert results[1].error is not None
+    assert "limit" in results[1].error
+    assert results[0].queue_id
+    assert results[2].queue_id
     assert results[0].queue_id != results[2].queue_id
     first = [line.text for line in results[0].transcript]
     later = [line.text for line in results[2].transcript]
     # One handshake and one login for the whole batch; later messages carry only their
     # own transaction.
-    assert first.count("STARTTLS") == 1 and "AUTH PLAIN [credentials redacted]" in first
-    assert "STARTTLS" not in later and not any(text.startswith("AUTH") for text in later)
+    assert first.count("STARTTLS") == 1
+    assert "AUTH PLAIN [credentials redacted]" in first
+    assert "STARTTLS" not in later
+    assert not any(text.startswith("AUTH") for text in later)
     assert any(text.startswith("MAIL FROM") for text in later)
     assert "RSET" in [line.text for line in results[1].transcript]
-    assert results[2].tls == results[0].tls and results[2].tls is not None
+    assert results[2].tls == results[0].tls
+    assert results[2].tls is not None
     assert set(results[2].timings_ms) == {"mail", "rcpt", "data"}
     for result in results:
         assert_no_secret(result, secret_forms(LAB_USER, LAB_PASSWORD))
@@ -181,7 +186,8 @@ async def test_batch_past_the_cap_sends_only_what_the_guard_admits(ctx: Resolver
         guard=guard,
     )
     assert [r.accepted for r in results] == [True, True, False]
-    assert results[2].error is not None and "cap" in results[2].error
+    assert results[2].error is not None
+    assert "cap" in results[2].error
     assert results[2].transcript == []
 
 
