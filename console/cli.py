@@ -105,77 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = commands.add_parser(
         "send",
-        help="send one test message over SMTP (asks for confirmation; --yes headless)",
+        help="send a test message over SMTP and/or the Gmail API, then read it back",
         description="Compose, lint and send one test message through an SMTP submission "
-        "server (STARTTLS or implicit TLS, certificate verified, AUTH), and print the "
-        "server's reply, queue id, timings and transcript (credentials redacted). Nothing "
-        "is sent without a confirmation: a prompt at a terminal, --yes otherwise.",
+        "server (STARTTLS or implicit TLS, certificate verified, AUTH), the Gmail API "
+        "(users.messages.send), or both side by side; print each reply, queue id, timings "
+        "and transcript (credentials redacted); read the delivered copies back (IMAP, the "
+        "Gmail API, the lab's mailbox) and compare them. Nothing is sent without a "
+        "confirmation: a prompt at a terminal, --yes otherwise.",
         epilog=_EPILOG,
     )
-    send.add_argument(
-        "--to",
-        required=True,
-        action="append",
-        metavar="ADDR",
-        help="recipient (repeatable; a seed mailbox, at most 10)",
-    )
-    send.add_argument(
-        "--from",
-        dest="from_addr",
-        required=True,
-        metavar="ADDR",
-        help="From address, also the envelope sender",
-    )
-    send.add_argument(
-        "--via",
-        choices=("smtp",),
-        default="smtp",
-        help="sending path (the Gmail API path comes later)",
-    )
-    send.add_argument(
-        "--host",
-        metavar="H",
-        help="submission server (default: the profile's; smtp.good.test with --lab)",
-    )
-    send.add_argument(
-        "--port",
-        type=_positive_int,
-        metavar="P",
-        help="its port (default: the profile's, else 587)",
-    )
-    security = send.add_mutually_exclusive_group()
-    security.add_argument(
-        "--starttls",
-        dest="security",
-        action="store_const",
-        const="starttls",
-        help="plain connection upgraded with STARTTLS (the default, but 465)",
-    )
-    security.add_argument(
-        "--tls",
-        dest="security",
-        action="store_const",
-        const="tls",
-        help="implicit TLS from the first byte (port 465)",
-    )
-    send.add_argument("--user", metavar="U", help="SMTP AUTH user (password: --password-env)")
-    send.add_argument(
-        "--password-env",
-        metavar="VAR",
-        default=None,
-        help="environment variable holding the password (default "
-        "MAILSCOPE_SMTP_PASSWORD, or the profile's); else a prompt at a terminal",
-    )
-    send.add_argument(
-        "--cafile", type=Path, metavar="F", help="trust this CA (PEM) besides the system store"
-    )
-    send.add_argument(
-        "--allow-untrusted-cert",
-        action="store_true",
-        help="send even if the server's certificate does not verify (this send only)",
-    )
-    send.add_argument("--subject", metavar="S", default="mailscope test message")
-    send.add_argument("--yes", action="store_true", help="send without asking (scripts, CI)")
+    from console.send.command import add_arguments as add_send_arguments
+
+    add_send_arguments(send)
     _add_resolver_options(send)
 
     demo = commands.add_parser("demo", help="open the console on the embedded lab")
@@ -633,96 +574,22 @@ def _cmd_postmaster(args: argparse.Namespace) -> int:
 
 
 def _cmd_send(args: argparse.Namespace) -> int:
-    import asyncio
-    import json
-
-    from console.errors import MailscopeError
-    from console.ports.tlsinfo import check_cafile
-    from console.send.compose import TestMessage, build_message, message_bytes
-    from console.send.guard import process_guard
-    from console.send.lint import lint_message
-    from console.send.smtp import DEFAULT_TIMEOUT, PASSWORD_ENV, find_password, send_smtp
+    from console.send.command import run
 
     config = _load_config(args)
-    submission = config.profile_for(None).submission
-    host, port, user = args.host, args.port, args.user
-    password_env = args.password_env or (submission.password_env if submission else PASSWORD_ENV)
-    lab_password = None
-    if args.lab and host is None:
-        from console.lab.smtp import LAB_PASSWORD, LAB_USER
+    if not args.lab:
+        with _resolver_context(args, config) as ctx:
+            return run(args, config, ctx, None)
+    if args.nameserver:
+        from console.errors import MailscopeError
 
-        host, user = "smtp.good.test", user or LAB_USER
-        lab_password = LAB_PASSWORD  # public demo credentials of the lab's own server
-    elif host is None and submission is not None:
-        host, port = submission.host, port or submission.port
-        user = user or submission.username or None
-    if host is None:
-        raise MailscopeError("no server", "give --host H (or a submission server in the profile)")
-    port = port or 587
-    security = args.security or ("tls" if port == 465 else "starttls")
-    cafile = str(args.cafile) if args.cafile else None
-    if problem := check_cafile(cafile):
-        raise MailscopeError("bad --cafile", problem)
-    password = None
-    if user:
-        password = find_password(user, password_env) or lab_password
-        if not password:
-            raise MailscopeError("no password", f"set {password_env} for --user {user}")
-    recipients = list(args.to)
-    message = build_message(
-        TestMessage(from_addr=args.from_addr, to=recipients, subject=args.subject)
-    )
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise MailscopeError("not sent", "a live send needs --yes when not at a terminal")
-        answer = input(
-            f"Send a test message to {', '.join(recipients)} via {host}:{port} "
-            f"({security}{', as ' + user if user else ''})? [y/N] "
-        )
-        if answer.strip().lower() not in ("y", "yes"):
-            print("mailscope: not sent", file=sys.stderr)
-            return EXIT_ERROR
+        raise MailscopeError("--lab and --nameserver", "the lab brings its own nameserver")
+    from console.auth.resolver import DEFAULT_TIMEOUT
+    from console.lab import Lab
 
-    async def run(ctx: ResolverContext):
-        findings = await lint_message(ctx, message, envelope_from=args.from_addr, dkim_domain=None)
-        result = await send_smtp(
-            ctx,
-            message_bytes(message),
-            envelope_from=args.from_addr,
-            recipients=recipients,
-            host=host,
-            port=port,
-            security=security,
-            username=user,
-            password=password,
-            cafile=cafile,
-            verify=not args.allow_untrusted_cert,
-            timeout=args.timeout or DEFAULT_TIMEOUT,
-            confirmed=True,  # confirmed above: --yes or the prompt
-            guard=process_guard(),
-        )
-        result.lint = findings
-        return result
-
-    with _resolver_context(args, config) as ctx:
-        result = asyncio.run(run(ctx))
-    if args.json:
-        print(json.dumps(result.to_dict()), flush=True)
-    else:
-        from console.literal import printable
-
-        for finding in result.lint:
-            print(f"lint {finding.severity.value:5} {finding.code}: {printable(finding.message)}")
-        for line in result.transcript:
-            print(f"{line.at_ms:8.1f} {line.direction} {printable(line.text)}")
-        if result.accepted:
-            print(
-                f"accepted: {printable(result.reply or '')} (queue id {result.queue_id or '?'}, "
-                f"Message-ID {result.message_id})"
-            )
-        else:
-            print(f"NOT accepted: {printable(result.error or result.reply or '')}")
-    return EXIT_OK if result.accepted else EXIT_FAILED
+    with Lab() as lab:
+        ctx = lab.resolver(timeout=args.timeout or config.timeout or DEFAULT_TIMEOUT)
+        return run(args, config, ctx, lab)
 
 
 if __name__ == "__main__":

@@ -267,3 +267,54 @@ def test_send_json_follows_the_design_shape_and_hides_the_password(capsys) -> No
     assert result["queue_id"]
     assert LAB_PASSWORD not in out
     assert code == 0
+
+
+def test_send_reads_the_copy_back_from_the_lab_mailbox(capsys) -> None:
+    code, out, _ = run(
+        capsys,
+        "send",
+        "--lab",
+        "--to",
+        "seed@good.test",
+        "--from",
+        "demo@good.test",
+        "--dkim-key",
+        "console/lab/keys/good-s2026.pem",
+        "--selector",
+        "s2026",
+        "--yes",
+        "--json",
+        "--wait",
+        "5",
+    )
+    result = json.loads(out)
+    readback = result["readback"]
+    assert result["readback_error"] is None
+    assert readback["folder"] == "INBOX"
+    assert readback["dkim"]["result"] == "pass"
+    assert readback["dkim_domain"] == "good.test"
+    assert readback["dkim_selector"] == "s2026"
+    assert readback["dmarc"]["result"] == "pass"
+    assert readback["test_id"] == result["test_id"]
+    assert result["test_id"].endswith(".smtp")
+    assert all(hop["delay"] is None or hop["delay"] >= 0 for hop in readback["hops"])
+    assert code == 0
+
+
+def test_send_that_lands_in_spam_exits_1_and_says_why(capsys) -> None:
+    # Unsigned mail from a p=reject domain whose SPF (mx -all) does not list the lab relay.
+    code, out, _ = run(
+        capsys,
+        "send",
+        "--lab",
+        "--to",
+        "seed@good.test",
+        "--from",
+        "demo@bimi-nologo.test",
+        "--yes",
+        "--wait",
+        "5",
+    )
+    assert "landed in Spam" in out
+    assert "dmarc=fail" in out
+    assert code == 1

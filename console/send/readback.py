@@ -386,6 +386,10 @@ def analyse_delivery(
 
     date = _parse_date(_first(headers, "Date"))
     origin = sent_at if sent_at is not None else date
+    if origin is not None:
+        # Received and Date times are whole seconds: a sub-second send time would make a
+        # hop in the same second look as if it happened before the send.
+        origin = origin.replace(microsecond=0)
     hops: list[Hop] = []
     received = _values(headers, "Received")[:MAX_HOPS]
     previous = origin

@@ -1,0 +1,622 @@
+"""`mailscope send`: one test message along SMTP, the Gmail API or both, then readback.
+
+The flow is the Send pane's, headless: compose one message (optionally DKIM-signed), lint
+it, ask once for confirmation (`--yes` in scripts), send along each path at the same time
+so their timings compare, read each copy back from the seed mailbox (the lab's mailbox,
+IMAP or the Gmail API), and, with both paths, compare the copies aspect by aspect.
+
+Each path sends its own copy with its own X-Mailscope-Test id (`<id>.smtp`,
+`<id>.gmail-api`): both land in the same seed mailbox, and readback must tell them apart.
+Everything else in the two copies is the same message.
+
+JSON (`--json`) prints one object per path (design.md's send shape, plus `readback` and
+`readback_error`), then, with both paths read back, one `{"comparison": ...}` object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from console.errors import MailscopeError
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from console.auth.resolver import ResolverContext
+    from console.config import Config
+    from console.lab import Lab
+    from console.send.compare import Comparison
+    from console.send.readback import Delivery
+    from console.send.result import SendResult
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
+GMAIL_READ_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
+
+DEFAULT_READBACK_WAIT = 20.0
+"""Seconds readback keeps looking for a copy: a real provider may take that long."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `send` subcommand's own arguments (the resolver options are added by the CLI)."""
+    parser.add_argument(
+        "--to",
+        required=True,
+        action="append",
+        metavar="ADDR",
+        help="recipient (repeatable; a seed mailbox, at most 10)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="from_addr",
+        required=True,
+        metavar="ADDR",
+        help="From address, also the envelope sender",
+    )
+    parser.add_argument(
+        "--via",
+        choices=("smtp", "gmail-api", "both"),
+        default="smtp",
+        help="sending path: SMTP submission, the Gmail API (users.messages.send), or both "
+        "side by side",
+    )
+    parser.add_argument(
+        "--host",
+        metavar="H",
+        help="submission server (default: the profile's; smtp.good.test with --lab)",
+    )
+    parser.add_argument(
+        "--port", type=_port, metavar="P", help="its port (default: the profile's, else 587)"
+    )
+    security = parser.add_mutually_exclusive_group()
+    security.add_argument(
+        "--starttls",
+        dest="security",
+        action="store_const",
+        const="starttls",
+        help="plain connection upgraded with STARTTLS (the default, but 465)",
+    )
+    security.add_argument(
+        "--tls",
+        dest="security",
+        action="store_const",
+        const="tls",
+        help="implicit TLS from the first byte (port 465)",
+    )
+    parser.add_argument("--user", metavar="U", help="SMTP AUTH user (password: --password-env)")
+    parser.add_argument(
+        "--password-env",
+        metavar="VAR",
+        default=None,
+        help="environment variable holding the SMTP password (default "
+        "MAILSCOPE_SMTP_PASSWORD, or the profile's); else a prompt at a terminal",
+    )
+    parser.add_argument(
+        "--cafile", type=Path, metavar="F", help="trust this CA (PEM) besides the system store"
+    )
+    parser.add_argument(
+        "--allow-untrusted-cert",
+        action="store_true",
+        help="send even if the server's certificate does not verify (this send only)",
+    )
+    parser.add_argument("--subject", metavar="S", default="mailscope test message")
+    parser.add_argument(
+        "--dkim-key", type=Path, metavar="F", help="sign with this private key (PEM)"
+    )
+    parser.add_argument(
+        "--selector", metavar="S", help="DKIM selector of --dkim-key (d= is the From domain)"
+    )
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="F",
+        help="Gmail API credentials: a service-account or authorized-user JSON file "
+        "(scopes gmail.send, and gmail.readonly for --readback gmail)",
+    )
+    parser.add_argument(
+        "--delegate",
+        metavar="EMAIL",
+        help="Workspace user a service account sends as (domain-wide delegation)",
+    )
+    parser.add_argument("--endpoint", metavar="URL", help="Gmail API root URL instead of Google's")
+    parser.add_argument(
+        "--readback",
+        metavar="WHERE",
+        help="read the delivered copy back: imaps://USER@HOST[:PORT] or imap://... "
+        "(STARTTLS; password from MAILSCOPE_IMAP_PASSWORD), gmail (the credentials' "
+        "mailbox), or lab (the lab's mailbox; the default with --lab)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_READBACK_WAIT,
+        metavar="SECONDS",
+        help=f"how long readback looks for each copy (default {DEFAULT_READBACK_WAIT:g})",
+    )
+    parser.add_argument("--yes", action="store_true", help="send without asking (scripts, CI)")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number")
+    return int(text)
+
+
+# -- the plan ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SmtpPlan:
+    """Where and how the SMTP path submits."""
+
+    host: str
+    port: int
+    security: str
+    user: str | None
+    password: str | None
+    cafile: str | None
+    verify: bool
+
+
+@dataclass(slots=True)
+class PathOutcome:
+    """One path's send and its readback."""
+
+    via: str
+    test_id: str
+    result: SendResult
+    delivery: Delivery | None = None
+    readback_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.result.to_dict()
+        data["test_id"] = self.test_id
+        data["readback"] = self.delivery.to_dict() if self.delivery is not None else None
+        data["readback_error"] = self.readback_error
+        return data
+
+
+@dataclass(slots=True)
+class SendRun:
+    """Everything one `mailscope send` did."""
+
+    outcomes: list[PathOutcome] = field(default_factory=list)
+    comparison: Comparison | None = None
+
+    @property
+    def failed(self) -> bool:
+        """A path was not accepted, a copy was not found, or one landed in spam."""
+        for outcome in self.outcomes:
+            if not outcome.result.accepted or outcome.readback_error:
+                return True
+            folder = (outcome.delivery.folder or "") if outcome.delivery else ""
+            if folder.lower() in ("spam", "junk"):
+                return True
+        return False
+
+
+def paths_of(via: str) -> list[str]:
+    return ["smtp", "gmail-api"] if via == "both" else [via]
+
+
+def _smtp_plan(args: argparse.Namespace, config: Config, lab: Lab | None) -> SmtpPlan:
+    from console.ports.tlsinfo import check_cafile
+    from console.send.smtp import PASSWORD_ENV, find_password
+
+    submission = config.profile_for(None).submission
+    host, port, user = args.host, args.port, args.user
+    password_env = args.password_env or (submission.password_env if submission else PASSWORD_ENV)
+    lab_password = None
+    if lab is not None and host is None:
+        from console.lab.smtp import LAB_PASSWORD, LAB_USER
+
+        host, user = "smtp.good.test", user or LAB_USER
+        lab_password = LAB_PASSWORD  # public demo credentials of the lab's own server
+    elif host is None and submission is not None:
+        host, port = submission.host, port or submission.port
+        user = user or submission.username or None
+    if host is None:
+        raise MailscopeError("no server", "give --host H (or a submission server in the profile)")
+    port = port or 587
+    security = args.security or ("tls" if port == 465 else "starttls")
+    cafile = str(args.cafile) if args.cafile else None
+    if problem := check_cafile(cafile):
+        raise MailscopeError("bad --cafile", problem)
+    password = None
+    if user:
+        password = find_password(user, password_env) or lab_password
+        if not password:
+            raise MailscopeError("no password", f"set {password_env} for --user {user}")
+    return SmtpPlan(host, port, security, user, password, cafile, not args.allow_untrusted_cert)
+
+
+def _gmail_credentials(args: argparse.Namespace, lab: Lab | None, *, read: bool) -> Any:
+    from console.postmaster.credentials import lab_credentials, load_credentials
+
+    scopes = [GMAIL_SEND_SCOPE, *([GMAIL_READ_SCOPE] if read else [])]
+    if args.credentials is not None:
+        return load_credentials(args.credentials, subject=args.delegate, scopes=scopes)
+    if lab is not None:
+        return lab_credentials()
+    raise MailscopeError(
+        "no Gmail API credentials",
+        "give --credentials F (a service-account or authorized-user JSON file)",
+    )
+
+
+def _gmail_endpoint(args: argparse.Namespace, lab: Lab | None) -> str | None:
+    if args.endpoint:
+        return args.endpoint
+    if lab is not None:
+        return lab.gmail_endpoint
+    return None
+
+
+def _readback_kind(args: argparse.Namespace, lab: Lab | None) -> str | None:
+    where = args.readback
+    if where is None:
+        return "lab" if lab is not None else None
+    if where in ("lab", "gmail") or where.startswith(("imap://", "imaps://")):
+        if where == "lab" and lab is None:
+            raise MailscopeError("--readback lab", "needs --lab")
+        return where
+    raise MailscopeError(
+        "bad --readback", f"{where!r}: expected imaps://USER@HOST[:PORT], imap://..., gmail or lab"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """One path's copy of the message: its own test id, and the bytes as sent."""
+
+    test_id: str
+    data: bytes
+
+
+def compose_copies(
+    args: argparse.Namespace, paths: Sequence[str]
+) -> tuple[EmailMessage, dict[str, Copy], str | None]:
+    """The message, each path's copy (own test id each, signed), and the DKIM d=."""
+    from console.send.compose import TestMessage, address_domain, build_message, message_bytes
+
+    spec = TestMessage(from_addr=args.from_addr, to=list(args.to), subject=args.subject)
+    key_pem = None
+    dkim_domain = None
+    if args.dkim_key is not None:
+        from console.send.dkim_sign import read_key
+
+        if not args.selector:
+            raise MailscopeError("--dkim-key", "give --selector S too")
+        dkim_domain = address_domain(args.from_addr)
+        if not dkim_domain:
+            raise MailscopeError("--dkim-key", f"no domain in --from {args.from_addr!r}")
+        key_pem = read_key(args.dkim_key)
+    copies: dict[str, Copy] = {}
+    first: EmailMessage | None = None
+    for via in paths:
+        test_id = f"{spec.test_id}.{via}"
+        message = build_message(replace(spec, test_id=test_id))
+        first = first or message
+        data = message_bytes(message)
+        if key_pem is not None and dkim_domain is not None:
+            from console.send.dkim_sign import sign
+
+            data = sign(data, selector=args.selector, domain=dkim_domain, key_pem=key_pem)
+        copies[via] = Copy(test_id, data)
+    assert first is not None
+    return first, copies, dkim_domain
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+async def _send_path(
+    ctx: ResolverContext,
+    via: str,
+    data: bytes,
+    args: argparse.Namespace,
+    smtp: SmtpPlan | None,
+    credentials: Any,
+    endpoint: str | None,
+) -> SendResult:
+    from console.send.guard import process_guard
+    from console.send.result import SendResult
+
+    if via == "smtp":
+        from console.send.smtp import DEFAULT_TIMEOUT, send_smtp
+
+        assert smtp is not None
+        return await send_smtp(
+            ctx,
+            data,
+            envelope_from=args.from_addr,
+            recipients=list(args.to),
+            host=smtp.host,
+            port=smtp.port,
+            security=smtp.security,  # type: ignore[arg-type]
+            username=smtp.user,
+            password=smtp.password,
+            cafile=smtp.cafile,
+            verify=smtp.verify,
+            timeout=args.timeout or DEFAULT_TIMEOUT,
+            confirmed=True,  # confirmed by the caller: --yes or the prompt
+            guard=process_guard(),
+        )
+    from console.send.gmail_api import send_gmail_api
+
+    refusal = process_guard().admit(confirmed=True, recipients=len(args.to))
+    if refusal:
+        return SendResult(via="gmail-api", error=refusal)
+    return await send_gmail_api(data, credentials=credentials, endpoint=endpoint)
+
+
+async def _read_back(
+    ctx: ResolverContext,
+    kind: str,
+    outcome: PathOutcome,
+    recipient: str,
+    args: argparse.Namespace,
+    lab: Lab | None,
+    credentials: Any,
+    endpoint: str | None,
+    sent_at: datetime,
+) -> None:
+    wait = max(0.0, args.wait)
+    try:
+        if kind == "lab":
+            from console.send.readback import fetch_delivery_from_lab
+
+            assert lab is not None
+            delivery = await fetch_delivery_from_lab(
+                lab, recipient, outcome.test_id, sent_at=sent_at, wait=wait
+            )
+        elif kind == "gmail":
+            from console.send.gmail_api import fetch_delivery_gmail
+
+            delivery = await fetch_delivery_gmail(
+                credentials=credentials,
+                test_id=outcome.test_id,
+                endpoint=endpoint,
+                wait=wait,
+                sent_at=sent_at,
+            )
+        else:
+            from console.send.imap import IMAP_PASSWORD_ENV, fetch_delivery_imap, parse_imap_url
+
+            target = parse_imap_url(kind)
+            password = os.environ.get(IMAP_PASSWORD_ENV)
+            if not password and lab is not None:
+                from console.lab.smtp import LAB_PASSWORD
+
+                password = LAB_PASSWORD
+            if not password:
+                raise MailscopeError("no IMAP password", f"set {IMAP_PASSWORD_ENV}")
+            cafiles = tuple(
+                str(path) for path in (ctx.services.cafile, args.cafile) if path is not None
+            )
+            delivery = await fetch_delivery_imap(
+                target,
+                password,
+                test_id=outcome.test_id,
+                wait=wait,
+                cafiles=cafiles,
+                resolver=ctx,
+                sent_at=sent_at,
+            )
+    except MailscopeError as exc:
+        outcome.readback_error = str(exc)
+        return
+    if delivery is None:
+        outcome.readback_error = (
+            f"no copy with X-Mailscope-Test {outcome.test_id} within {wait:g} s: it may "
+            "still be queued, was dropped, or went to another mailbox"
+        )
+    outcome.delivery = delivery
+
+
+async def run_send(
+    ctx: ResolverContext,
+    args: argparse.Namespace,
+    *,
+    paths: Sequence[str],
+    copies: dict[str, Copy],
+    smtp: SmtpPlan | None,
+    readback: str | None,
+    lab: Lab | None,
+    lint: list[Any],
+) -> SendRun:
+    """Send along each path at once, then read every accepted copy back at once."""
+    import asyncio
+
+    needs_read = readback == "gmail"
+    credentials = (
+        _gmail_credentials(args, lab, read=needs_read)
+        if "gmail-api" in paths or needs_read
+        else None
+    )
+    endpoint = _gmail_endpoint(args, lab)
+    sent_at = datetime.now(UTC)
+    results = await asyncio.gather(
+        *(
+            _send_path(ctx, via, copies[via].data, args, smtp, credentials, endpoint)
+            for via in paths
+        )
+    )
+    run = SendRun()
+    for via, result in zip(paths, results, strict=True):
+        result.lint = list(lint)
+        run.outcomes.append(PathOutcome(via, copies[via].test_id, result))
+    if readback is not None:
+        await asyncio.gather(
+            *(
+                _read_back(
+                    ctx, readback, outcome, args.to[0], args, lab, credentials, endpoint, sent_at
+                )
+                for outcome in run.outcomes
+                if outcome.result.accepted
+            )
+        )
+        if len(run.outcomes) > 1:
+            from console.send.compare import compare_deliveries
+
+            run.comparison = compare_deliveries(
+                [outcome.via for outcome in run.outcomes],
+                [outcome.delivery for outcome in run.outcomes],
+            )
+    return run
+
+
+def run(
+    args: argparse.Namespace,
+    config: Config,
+    ctx: ResolverContext,
+    lab: Lab | None,
+    stream: TextIO | None = None,
+) -> int:
+    """`mailscope send`, given the resolver context (the lab's with --lab)."""
+    out = stream or sys.stdout
+    paths = paths_of(args.via)
+    smtp = _smtp_plan(args, config, lab) if "smtp" in paths else None
+    readback = _readback_kind(args, lab)
+    if readback == "gmail" and "gmail-api" not in paths and args.credentials is None and not lab:
+        raise MailscopeError("--readback gmail", "needs --credentials F")
+    message, copies, dkim_domain = compose_copies(args, paths)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise MailscopeError("not sent", "a live send needs --yes when not at a terminal")
+        answer = input(
+            f"Send a test message to {', '.join(args.to)} via {_describe(paths, smtp)}? [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print("mailscope: not sent", file=sys.stderr)
+            return EXIT_ERROR
+
+    async def main() -> SendRun:
+        from console.send.lint import lint_message
+
+        findings = await lint_message(
+            ctx, message, envelope_from=args.from_addr, dkim_domain=dkim_domain
+        )
+        return await run_send(
+            ctx,
+            args,
+            paths=paths,
+            copies=copies,
+            smtp=smtp,
+            readback=readback,
+            lab=lab,
+            lint=findings,
+        )
+
+    import asyncio
+
+    result = asyncio.run(main())
+    if args.json:
+        for outcome in result.outcomes:
+            print(json.dumps(outcome.to_dict()), file=out, flush=True)
+        if result.comparison is not None:
+            print(json.dumps({"comparison": result.comparison.to_dict()}), file=out, flush=True)
+    else:
+        print_run(result, out)
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _describe(paths: Sequence[str], smtp: SmtpPlan | None) -> str:
+    parts = []
+    for via in paths:
+        if via == "smtp" and smtp is not None:
+            who = f", as {smtp.user}" if smtp.user else ""
+            parts.append(f"{smtp.host}:{smtp.port} ({smtp.security}{who})")
+        else:
+            parts.append("the Gmail API")
+    return " and ".join(parts)
+
+
+# -- the readable report -----------------------------------------------------------------
+
+
+def print_run(run: SendRun, out: TextIO) -> None:
+    """Lint, then each path's transcript, reply and readback, then the comparison."""
+    from console.literal import printable
+
+    lint = run.outcomes[0].result.lint if run.outcomes else []
+    for finding in lint:
+        print(
+            f"lint {finding.severity.value:5} {finding.code}: {printable(finding.message)}",
+            file=out,
+        )
+    for outcome in run.outcomes:
+        result = outcome.result
+        print(f"\n== {outcome.via} ==", file=out)
+        for line in result.transcript:
+            print(f"{line.at_ms:8.1f} {line.direction} {printable(line.text)}", file=out)
+        if result.accepted:
+            print(
+                f"accepted: {printable(result.reply or '')} (queue id "
+                f"{printable(result.queue_id or '?')}, Message-ID "
+                f"{printable(result.message_id or '?')}, "
+                f"{result.timings_ms.get('total', 0):.0f} ms)",
+                file=out,
+            )
+        else:
+            print(f"NOT accepted: {printable(result.error or result.reply or '')}", file=out)
+        if outcome.readback_error:
+            print(f"readback: {printable(outcome.readback_error)}", file=out)
+        elif outcome.delivery is not None:
+            for line in describe_delivery(outcome.delivery):
+                print(f"readback: {line}", file=out)
+    if run.comparison is not None:
+        print("\n== side by side ==", file=out)
+        paths = run.comparison.paths
+        width = max(len(a.label) for a in run.comparison.aspects)
+        print(f"{'':{width}}  " + "  ".join(f"{p:24}" for p in paths), file=out)
+        for aspect in run.comparison.aspects:
+            mark = " " if aspect.same else "*"
+            values = "  ".join(f"{printable(v or '-')[:24]:24}" for v in aspect.values)
+            print(f"{aspect.label:{width}}{mark} {values}", file=out)
+        for aspect in run.comparison.differences:
+            if aspect.note:
+                print(f"* {aspect.label}: {aspect.note}", file=out)
+        print(run.comparison.verdict, file=out)
+
+
+def describe_delivery(delivery: Delivery) -> list[str]:
+    """The readback in a few plain lines (remote text escaped)."""
+    from console.literal import printable
+
+    def verdict(name: str) -> str:
+        result = getattr(delivery, name)
+        return f"{name}={printable(result.result) if result else '-'}"
+
+    lines = [
+        f"landed in {printable(delivery.folder or '?')}; "
+        + " ".join(verdict(name) for name in ("spf", "dkim", "dmarc"))
+        + (f" (judged by {printable(delivery.authserv_id)})" if delivery.authserv_id else "")
+    ]
+    aligned = [f"{kind} {value}" for kind, value in delivery.alignment.items() if value]
+    lines.append(
+        f"DKIM d={printable(delivery.dkim_domain or '-')} "
+        f"s={printable(delivery.dkim_selector or '-')}; "
+        f"Return-Path {printable(delivery.return_path or '-')}; aligned: "
+        + (", ".join(aligned) or "nothing")
+    )
+    for hop in delivery.hops:
+        tls = hop.tls_version or ("TLS" if hop.tls else "clear" if hop.tls is False else "?")
+        delay = f"+{hop.delay:.1f} s" if hop.delay is not None else "+? s"
+        lines.append(
+            f"  hop {printable(hop.from_host or '?')} -> {printable(hop.by_host or '?')} "
+            f"[{printable(tls)}] {delay}"
+        )
+    if delivery.total_seconds is not None:
+        lines.append(f"total time to mailbox {delivery.total_seconds:.1f} s")
+    lines.extend(f"problem: {printable(problem)}" for problem in delivery.problems)
+    return lines
