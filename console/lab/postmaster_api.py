@@ -24,6 +24,11 @@ good.test, served by name, listed only when put in `listed_domains`.
 
 One deliberately small HTTP/1.1 responder (one request per connection): plain HTTP on
 127.0.0.1 for the API, and the same handler over TLS (lab CA) for the SNDS host.
+
+The same listener serves the Gmail API emulator (`console.lab.gmail_api`, attached with
+`attach_gmail`) under /gmail/v1/ and /upload/gmail/v1/. Tokens remember what they were
+issued for (`TokenGrant`: scopes, and the user a service account acts as) so the Gmail
+emulator can answer 403 for a missing scope; the Postmaster routes ignore scopes.
 """
 
 from __future__ import annotations
@@ -38,16 +43,23 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from console.lab.ca import LabCA
 
+if TYPE_CHECKING:
+    from console.lab.gmail_api import GmailEmulator
+
 LAB_TOKEN = "lab-access-token"
 """Bearer token always accepted (what `--lab` uses)."""
+
+LAB_USER_ADDRESS = "seed@good.test"
+"""Whose mailbox a token speaks for when nothing names a user (the Gmail API emulator's
+seed account): the lab token, refresh tokens and authorization codes."""
 
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 SNDS_HOST = "snds.pm-lab.test"
@@ -137,6 +149,26 @@ class ApiError(Exception):
         self.code = code
         self.status = status
         self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What an access token was issued for (the Gmail API emulator checks both).
+
+    Attributes:
+        scopes: the OAuth scopes granted; None grants every scope (the lab token, and
+            refresh exchanges that asked for none).
+        user: the mailbox the token speaks for: a service account's `sub` (domain-wide
+            delegation), else the lab's seed account; None for a service account acting
+            as itself, which has no Gmail mailbox.
+    """
+
+    scopes: frozenset[str] | None = None
+    user: str | None = LAB_USER_ADDRESS
+
+    def allows(self, *accepted: str) -> bool:
+        """Does the token carry any one of `accepted` (Google lists alternatives)?"""
+        return self.scopes is None or any(scope in self.scopes for scope in accepted)
 
 
 # -- generated history ----------------------------------------------------------------
@@ -398,6 +430,10 @@ class PostmasterEmulator:
         self.listed_domains: tuple[str, ...] = LAB_DOMAINS
         """What domains.list answers (benchmarks add bulk_domains())."""
         self.tokens: dict[str, float] = {}
+        self.grants: dict[str, TokenGrant] = {}
+        """Scopes and user of each issued token (tokens without an entry: every scope)."""
+        self.gmail: GmailEmulator | None = None
+        """The Gmail API emulator served under /gmail/v1/ and /upload/gmail/v1/, if any."""
         self.requests: list[tuple[str, str]] = []
         self.last_claims: dict[str, Any] = {}
         self._flaky = 0
@@ -431,10 +467,24 @@ class PostmasterEmulator:
         """Accept `code` once in an authorization_code grant, handing out `refresh_token`."""
         self.auth_codes[code] = refresh_token
 
-    def issue_token(self, lifetime: float | None = None) -> str:
+    def issue_token(
+        self,
+        lifetime: float | None = None,
+        *,
+        scopes: Iterable[str] | None = None,
+        user: str | None = LAB_USER_ADDRESS,
+    ) -> str:
+        """A new access token; `scopes` None grants every scope, `user` is its mailbox."""
         token = "lab-at-" + secrets.token_urlsafe(16)
         self.tokens[token] = time.time() + (self.token_lifetime if lifetime is None else lifetime)
+        self.grants[token] = TokenGrant(
+            frozenset(scopes) if scopes is not None else None, user.lower() if user else None
+        )
         return token
+
+    def attach_gmail(self, gmail: GmailEmulator) -> None:
+        """Serve the Gmail API emulator on this listener (same root URL, same tokens)."""
+        self.gmail = gmail
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -490,7 +540,10 @@ class PostmasterEmulator:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length") or 0)
-        if length > MAX_BODY:
+        limit = MAX_BODY
+        if self.gmail is not None and _is_gmail(target):
+            limit = self.gmail.max_body  # a 35 MB message, base64url in JSON
+        if length > limit:
             raise ConnectionError("body too large")
         body = await asyncio.wait_for(reader.readexactly(length), READ_TIMEOUT) if length else b""
         status, content_type, payload = await self._route(method, target, headers, body)
@@ -516,6 +569,8 @@ class PostmasterEmulator:
             return self._snds(query)
         if path == "/token" and method == "POST":
             return self._token(body)
+        if self.gmail is not None and _is_gmail(path):
+            return await self.gmail.handle(method, path, parts.query, headers, body, self.grant)
         try:
             self._authorize(headers)
             answer = await self._api(method, path, query, body)
@@ -527,18 +582,23 @@ class PostmasterEmulator:
         return 200, "application/json; charset=UTF-8", json.dumps(answer).encode()
 
     def _authorize(self, headers: dict[str, str]) -> None:
+        self.grant(headers)
+
+    def grant(self, headers: dict[str, str]) -> TokenGrant:
+        """What the request's bearer token grants; ApiError 401 for none or a dead one."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise ApiError(
                 401, "UNAUTHENTICATED", "Request is missing required authentication credential."
             )
         if token == LAB_TOKEN:
-            return
+            return TokenGrant()
         expiry = self.tokens.get(token)
         if expiry is None or expiry < time.time():
             raise ApiError(
                 401, "UNAUTHENTICATED", "Request had invalid authentication credentials."
             )
+        return self.grants.get(token, TokenGrant())
 
     async def _api(self, method: str, path: str, query: dict[str, str], body: bytes) -> Any:
         if method == "GET" and path == "/v2/domains":
@@ -690,8 +750,14 @@ class PostmasterEmulator:
     def _token(self, body: bytes) -> tuple[int, str, bytes]:
         form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         grant = form.get("grant_type")
+        scopes: Iterable[str] | None = form["scope"].split() if form.get("scope") else None
+        user: str | None = LAB_USER_ADDRESS
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             problem = self._check_jwt(form.get("assertion", ""))
+            # A service account reads mail only as the user it acts for (its `sub`).
+            scopes = str(self.last_claims.get("scope") or "").split()
+            subject = self.last_claims.get("sub")
+            user = subject if isinstance(subject, str) and subject else None
         elif grant == "authorization_code":
             refresh = self.auth_codes.pop(form.get("code", ""), None)
             if refresh is None:
@@ -718,7 +784,7 @@ class PostmasterEmulator:
             answer = {"error": "invalid_grant", "error_description": problem}
             return 400, "application/json", json.dumps(answer).encode()
         answer = {
-            "access_token": self.issue_token(),
+            "access_token": self.issue_token(scopes=scopes, user=user),
             "expires_in": self.token_lifetime,
             "token_type": "Bearer",
         }
@@ -761,6 +827,10 @@ class PostmasterEmulator:
         if query.get("key") != SNDS_KEY:
             return 403, "text/plain", b"Access denied: unknown key\r\n"
         return 200, "text/csv", snds_csv(self.today()).encode()
+
+
+def _is_gmail(target: str) -> bool:
+    return target.startswith(("/gmail/v1/", "/upload/gmail/v1/"))
 
 
 def _unb64(text: str) -> bytes:

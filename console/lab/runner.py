@@ -13,6 +13,7 @@ from typing import Any, Self, TypeVar
 from console.auth.resolver import ResolverContext
 from console.lab.ca import LabCA
 from console.lab.dnsserver import Authority, LabDnsServer, Misbehaviour
+from console.lab.gmail_api import GMAIL_SEED_ADDRESS, GmailEmulator
 from console.lab.https_server import LabHttpsServer
 from console.lab.postmaster_api import LAB_DOMAINS as POSTMASTER_DOMAINS
 from console.lab.postmaster_api import SNDS_HOST, PostmasterEmulator
@@ -41,6 +42,9 @@ DEMO_DOMAINS: tuple[str, ...] = (
     "fcrdns-mismatch.test",
 )
 """One domain that does everything right, then one per mistake admins really make."""
+
+GMAIL_USER = GMAIL_SEED_ADDRESS
+"""The lab's Gmail API account (what the lab token sends and reads as): seed@good.test."""
 
 SILENT_NAMES = ("silent.test",)
 """Never answered: exercises timeouts."""
@@ -84,6 +88,7 @@ class Lab:
         self.https: LabHttpsServer | None = None
         self.postmaster: PostmasterEmulator | None = None
         self.smtp: LabSmtp | None = None
+        self.gmail: GmailEmulator | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -172,6 +177,12 @@ class Lab:
         self.host_ports[(SNDS_HOST, 443)] = self.postmaster.tls_port
         # -- end postmaster
 
+        # -- gmail api (issue 6): on the Postmaster listener (same root URL and tokens),
+        # delivering into the good MX's mailbox as if from Google's outbound hosts.
+        self.gmail = GmailEmulator(self.smtp.mx_handler.mailbox)
+        self.postmaster.attach_gmail(self.gmail)
+        # -- end gmail api
+
     async def _stop_servers(self) -> None:
         for stopper in reversed(self._stoppers):
             await stopper()
@@ -211,6 +222,13 @@ class Lab:
         assert self.postmaster is not None, "the lab is not running"
         return self.postmaster.endpoint
 
+    @property
+    def gmail_endpoint(self) -> str:
+        """The Gmail API emulator's root URL (the Postmaster emulator's listener)."""
+        assert self.postmaster is not None, "the lab is not running"
+        assert self.gmail is not None, "the lab is not running"
+        return self.postmaster.endpoint
+
     def describe(self) -> dict[str, Any]:
         """The lab's addresses, as `mailscope lab` prints them."""
         return {
@@ -223,5 +241,10 @@ class Lab:
             "postmaster": {
                 "endpoint": self.postmaster.endpoint if self.postmaster else None,
                 "domains": list(POSTMASTER_DOMAINS),
+            },
+            # gmail api (issue 6): `--readback gmail` / `--via gmail-api` with the lab token.
+            "gmail": {
+                "endpoint": self.postmaster.endpoint if self.gmail and self.postmaster else None,
+                "user": GMAIL_SEED_ADDRESS,
             },
         }

@@ -58,6 +58,9 @@ def build_service(
     endpoint: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     cafile: Path | str | None = None,
+    api_name: str = API_NAME,
+    api_version: str = API_VERSION,
+    http: Any = None,
 ) -> Any:
     """The gmailpostmastertools v2 resource, offline from the bundled discovery document.
 
@@ -67,6 +70,9 @@ def build_service(
             (e.g. `http://127.0.0.1:PORT/` for the lab).
         timeout: seconds for each HTTP request.
         cafile: an extra CA bundle to trust (the lab CA for an https endpoint).
+        api_name, api_version: another bundled Google API (the Gmail API: gmail, v1).
+        http: the httplib2.Http to authorize instead of a new one (it carries its own
+            timeout and CA bundle then; a recording one keeps a transcript).
 
     Raises:
         PostmasterError: the endpoint is not an http(s) URL.
@@ -81,11 +87,12 @@ def build_service(
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PostmasterError("config", f"--endpoint must be an http(s) URL, not {endpoint!r}")
         options["api_endpoint"] = endpoint if endpoint.endswith("/") else endpoint + "/"
-    http = httplib2.Http(timeout=timeout, ca_certs=str(cafile) if cafile else None)
+    if http is None:
+        http = httplib2.Http(timeout=timeout, ca_certs=str(cafile) if cafile else None)
     authorized = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
     return build(
-        API_NAME,
-        API_VERSION,
+        api_name,
+        api_version,
         http=authorized,
         static_discovery=True,
         cache_discovery=False,
