@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit_latency.py
 	$(BIN)/python bench/probe.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/postmaster.py
+	$(BIN)/python bench/send.py
 
 ## Regenerate screenshots/ from the demo lab.
 screenshots: $(STAMP)

@@ -289,6 +289,7 @@ def console_session(
     seconds = timeout or config.timeout or DEFAULT_TIMEOUT
     if demo:
         from console.panes.postmaster import lab_access
+        from console.panes.send import lab_send_access
 
         started = None
         if lab is None:
@@ -304,6 +305,7 @@ def console_session(
                 history=history or History(default_history_path("demo-history.sqlite3")),
                 demo_domains=demo_domains(),
                 postmaster=lab_access(lab, default_history_path("demo-postmaster.sqlite3")),
+                sending=lab_send_access(lab),
             )
         finally:
             if started is not None:

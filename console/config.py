@@ -18,6 +18,8 @@ dkim_selectors = ["s1", "google"]
 sending_ips = ["192.0.2.10"]
 nameservers = ["192.0.2.53"]
 postmaster_credentials = "~/.config/mailscope/postmaster.json"
+gmail_credentials = "~/.config/mailscope/gmail.json"
+readback = "imaps://seed@imap.example.com"   # or "gmail"; IMAP password: $MAILSCOPE_IMAP_PASSWORD
 
 [profiles.work.submission]
 host = "smtp.example.com"
@@ -95,6 +97,8 @@ class Profile:
     """google-auth JSON (service account or authorized user) for Postmaster Tools."""
     gmail_credentials: Path | None = None
     """google-auth JSON for sending through the Gmail API."""
+    readback: str | None = None
+    """Where test sends are read back: `imaps://USER@HOST[:PORT]`, `imap://...` or `gmail`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,7 @@ _PROFILE_KEYS = (
     "submission",
     "postmaster_credentials",
     "gmail_credentials",
+    "readback",
 )
 _SUBMISSION_KEYS = ("host", "port", "username", "password_env")
 
@@ -315,6 +320,7 @@ def _profile(name: str, body: Mapping[str, Any], where: _Where, section: str) ->
         submission=submission,
         postmaster_credentials=_path(body, "postmaster_credentials", where, section),
         gmail_credentials=_path(body, "gmail_credentials", where, section),
+        readback=_optional_str(body, "readback", where, section),
     )
 
 

@@ -33,8 +33,15 @@ from console.panes.auth import AuthPane  # noqa: E402
 from console.panes.base import ConsoleSession  # noqa: E402
 from console.panes.ports import PortsPane, steady_prober  # noqa: E402
 from console.panes.postmaster import PostmasterPane, lab_access  # noqa: E402
-from console.panes.send import SendPane, steady_sender  # noqa: E402
+from console.panes.send import (  # noqa: E402
+    SendPane,
+    lab_send_access,
+    steady_access,
+    steady_api_sender,
+    steady_sender,
+)
 from console.ports.runner import probe_targets  # noqa: E402
+from console.send.gmail_api import send_gmail_api  # noqa: E402
 from console.send.guard import SendGuard  # noqa: E402
 from console.send.smtp import send_smtp  # noqa: E402
 
@@ -251,6 +258,7 @@ async def take(shot: Shot, lab: Lab, folder: Path) -> Path:
         demo_domains=demo_domains() if shot.demo else (),
         cursor_blink=False,
         postmaster=lab_access(lab, folder / f"{shot.name}-postmaster.sqlite3"),
+        sending=lab_send_access(lab) if shot.demo else None,
     )
     app = MailscopeApp(session, domain=shot.domain)
     async with app.run_test(size=shot.size) as pilot:
@@ -276,6 +284,8 @@ async def main(only: list[str]) -> int:
     PortsPane.prober = steady_prober(probe_targets, CLOCK)
     # The same for sends (ports, queue ids, Message-IDs, timings); a fresh send cap.
     SendPane.sender = steady_sender(send_smtp)
+    SendPane.api_sender = steady_api_sender(send_gmail_api)
+    SendPane.access_wrapper = steady_access
     SendPane.guard = SendGuard()
     with Lab() as lab, tempfile.TemporaryDirectory() as folder:
         # The emulator's history ends two days before its today: the clock's date here.

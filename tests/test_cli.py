@@ -318,3 +318,39 @@ def test_send_that_lands_in_spam_exits_1_and_says_why(capsys) -> None:
     assert "landed in Spam" in out
     assert "dmarc=fail" in out
     assert code == 1
+
+
+def test_send_both_ways_compares_the_copies_read_back(capsys) -> None:
+    code, out, _ = run(
+        capsys,
+        "send",
+        "--lab",
+        "--via",
+        "both",
+        "--readback",
+        "gmail",
+        "--to",
+        "seed@good.test",
+        "--from",
+        "demo@good.test",
+        "--yes",
+        "--json",
+        "--wait",
+        "5",
+    )
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line.get("via") for line in lines[:2]] == ["smtp", "gmail-api"]
+    smtp, api, comparison = lines[0], lines[1], lines[2]["comparison"]
+    assert smtp["accepted"] is True
+    assert api["accepted"] is True
+    assert smtp["test_id"] != api["test_id"]
+    # Read back through the Gmail API: each copy found by its own Message-ID.
+    assert smtp["readback"]["message_id"] == smtp["message_id"]
+    assert api["readback"]["message_id"] == api["message_id"]
+    assert api["readback"]["dkim_selector"] == "google"
+    assert comparison["paths"] == ["smtp", "gmail-api"]
+    rows = {row["key"]: row for row in comparison["aspects"]}
+    assert rows["folder"]["values"] == {"smtp": "INBOX", "gmail-api": "INBOX"}
+    assert rows["dkim.d"]["same"] is False
+    assert comparison["verdict"]
+    assert code == 0

@@ -11,10 +11,17 @@ from dataclasses import dataclass, field
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Checkbox, Input, Label, Static, TextArea
+from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 
 TEXT_BODY = "This is a mailscope test message.\n"
 """The text part a fresh form starts with."""
+
+VIA_CHOICES: tuple[tuple[str, str], ...] = (
+    ("SMTP", "smtp"),
+    ("Gmail API", "gmail-api"),
+    ("Both, side by side", "both"),
+)
+"""The sending paths the form offers: (shown, value)."""
 
 
 @dataclass(slots=True)
@@ -33,6 +40,8 @@ class ComposeValues:
     dkim_selector: str | None
     password: str | None = field(default=None, repr=False)
     """Typed in the form, for this send only; never stored, logged or shown."""
+    via: str = "smtp"
+    """`smtp`, `gmail-api` or `both`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,8 @@ class ComposeDefaults:
     """Where the password comes from (`from $SMTP_PASSWORD`); empty asks for one."""
     ask_password: bool = True
     """Whether the password field is shown."""
+    via: str = "smtp"
+    """The path chosen at first: `both` where the Gmail API is configured."""
 
 
 def _split_addresses(text: str) -> list[str]:
@@ -76,7 +87,7 @@ class ComposeForm(VerticalScroll):
         width: 9;
         color: $text-muted;
     }
-    ComposeForm > .compose-row > Input {
+    ComposeForm > .compose-row > Input, ComposeForm > .compose-row > Select {
         width: 1fr;
     }
     ComposeForm > .compose-section {
@@ -113,6 +124,8 @@ class ComposeForm(VerticalScroll):
         return Horizontal(Label(label), field_, classes="compose-row")
 
     def compose(self) -> ComposeResult:
+        via = Select(VIA_CHOICES, value="smtp", allow_blank=False, compact=True, id="compose-via")
+        yield Horizontal(Label("Via"), via, classes="compose-row")
         yield self._row("From", "compose-from", "postmaster@example.com")
         yield self._row("To", "compose-to", "a seed mailbox you own")
         yield self._row("Subject", "compose-subject", "mailscope test message")
@@ -151,6 +164,7 @@ class ComposeForm(VerticalScroll):
         self.query_one("#compose-text", TextArea).text = TEXT_BODY
         self.query_one("#compose-html", TextArea).text = ""
         self.query_one("#compose-one-click", Checkbox).value = True
+        self.query_one("#compose-via", Select).value = defaults.via
         self.query_one("#compose-password", Input).parent.display = defaults.ask_password  # type: ignore[union-attr]
         self.query_one("#compose-password-note", Static).update(defaults.password_note)
 
@@ -178,6 +192,7 @@ class ComposeForm(VerticalScroll):
             dkim_key=_optional(text("#compose-dkim-key")),
             dkim_selector=_optional(text("#compose-dkim-selector")),
             password=self.query_one("#compose-password", Input).value or None,
+            via=str(self.query_one("#compose-via", Select).value),
         )
 
     def set_field(self, name: str, value: str) -> None:
@@ -185,7 +200,7 @@ class ComposeForm(VerticalScroll):
         widget = self.query_one(f"#compose-{name}")
         if isinstance(widget, TextArea):
             widget.text = value
-        elif isinstance(widget, Input):
+        elif isinstance(widget, (Select, Input)):
             widget.value = value
         else:
             raise ValueError(f"no text field named {name}")

@@ -114,6 +114,7 @@ class SendResultView(Horizontal):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._results: dict[str, SendResult] = {}
         self._plain: dict[str, str] = {}
+        self._waiting: dict[str, bool] = {}
 
     def compose(self) -> ComposeResult:
         for path in PATHS:
@@ -125,13 +126,19 @@ class SendResultView(Horizontal):
     def show(self, result: SendResult) -> None:
         """Fill the column of `result.via` with it."""
         self._results[result.via] = result
+        self._waiting[result.via] = False
         self._column(result.via).update(self._titled(result.via, result_content(result)))
 
     def explain(self, via: str, text: str | Content) -> None:
         """Put `text` in the column of path `via` (no result there, and why)."""
         self._results.pop(via, None)
+        self._waiting[via] = str(text).startswith("Sending")
         body = Content.from_rich_text(literal(text)) if isinstance(text, str) else text
         self._column(via).update(self._titled(via, body.stylize("$text-muted")))
+
+    def is_waiting(self, via: str) -> bool:
+        """Whether the column of `via` says a send is under way."""
+        return self._waiting.get(via, False)
 
     def results(self) -> Mapping[str, SendResult]:
         """The results shown, by path."""

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from console.auth.resolver import ResolverContext
     from console.history import History
     from console.panes.postmaster import PostmasterAccess
+    from console.panes.send import SendAccess
 
 
 def utc_now() -> datetime:
@@ -55,6 +56,8 @@ class ConsoleSession:
         postmaster: how the Postmaster pane reaches the API and where it keeps its
             days (the lab's emulator in demo mode); None uses the profile's
             postmaster_credentials.
+        sending: how the Send pane reaches the Gmail API and the seed mailbox (the lab's
+            in demo mode); None uses the profile's gmail_credentials and readback.
     """
 
     config: Config
@@ -65,6 +68,7 @@ class ConsoleSession:
     demo_domains: tuple[DemoDomain, ...] = ()
     cursor_blink: bool = True
     postmaster: PostmasterAccess | None = None
+    sending: SendAccess | None = None
 
 
 class ConsoleApp(Protocol):

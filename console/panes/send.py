@@ -6,9 +6,14 @@ receivers will hold against the message and the exact fix. Sending is a live act
 on someone's mail server, so nothing is sent without an explicit confirmation dialog
 that names the recipient, server, port, security and user, with Cancel as the
 default button; the session's send cap (`process_guard`) is respected and its
-refusal shown. The send runs in a worker; when it ends, the result (accepted, reply,
-queue id, Message-ID, timings) appears beside the Gmail API column (not built yet,
-and said so) and the SMTP conversation in the transcript log, passwords redacted.
+refusal shown. The form's Via picks SMTP, the Gmail API (users.messages.send) or both:
+both paths send at once, in one worker, each with its own copy (its own
+X-Mailscope-Test id), and each column fills as its path answers (accepted, reply,
+queue id, Message-ID, timings); the SMTP conversation goes to the transcript log,
+passwords redacted. Then each accepted copy is read back from the seed mailbox (the
+lab's mailbox in demo mode; the profile's `readback`, IMAP or the Gmail API,
+otherwise) and the readback view lines the copies up: where each landed, who signed
+it, SPF/DKIM/DMARC and alignment, ARC, TLS per hop, delays, and which path did better.
 
 In demo mode the message goes to the lab's submission server (smtp.good.test:587)
 with the lab's public demo account; otherwise to the profile's submission server,
@@ -22,7 +27,8 @@ import asyncio
 import email.utils
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -47,12 +53,16 @@ from console.send.result import SendResult
 from widgets.compose_form import ComposeDefaults, ComposeForm, ComposeValues
 from widgets.findings_view import FindingsView
 from widgets.literal import literal
+from widgets.readback_view import ReadbackView
 from widgets.send_result import SendResultView
 from widgets.status_badge import badge
 from widgets.transcript_log import TranscriptLog
 
 if TYPE_CHECKING:
     from console.auth.resolver import ResolverContext
+    from console.lab import Lab
+    from console.send.compare import Comparison
+    from console.send.readback import Delivery
 
 Sender = Callable[..., Awaitable[SendResult]]
 """`console.send.smtp.send_smtp`'s shape: (ctx, message_bytes, *, envelope_from, ...)."""
@@ -66,11 +76,25 @@ LAB_HOST = "smtp.good.test"
 LAB_SEED = "seed@good.test"
 """A mailbox of the lab, the demo's default recipient."""
 
-GMAIL_API_NOTE = (
-    "Gmail API: not configured yet (coming). Sending through the API, to compare it "
-    "with SMTP side by side, is not built yet; nothing was sent this way."
+ApiSender = Callable[..., Awaitable[SendResult]]
+"""`console.send.gmail_api.send_gmail_api`'s shape: (message_bytes, *, credentials, endpoint)."""
+
+Reader = Callable[
+    ["ResolverContext", str, str, "str | None", datetime], Awaitable["Delivery | None"]
+]
+"""Reads one copy back: (ctx, recipient, test_id, message_id, sent_at) -> its Delivery,
+or None. Gmail's search finds a message by its Message-ID, never by a custom header."""
+
+GMAIL_API_OFF = (
+    "Gmail API: no credentials. Set gmail_credentials in the profile (a service-account "
+    "or authorized-user JSON file with the gmail.send scope) to send this way too."
 )
-"""What the Gmail API column says until that path exists (never a made-up result)."""
+"""What the Gmail API column says when that path cannot run (never a made-up result)."""
+
+READBACK_WAIT = 20.0
+"""Seconds readback looks for each copy before saying it is not there."""
+
+PATH_NAMES: dict[str, str] = {"smtp": "SMTP", "gmail-api": "the Gmail API"}
 
 WIDE = 110
 """From this many columns the transcript stays beside the lint results."""
@@ -91,9 +115,122 @@ class SendPlan:
     lab: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SendAccess:
+    """How the pane reaches the Gmail API and the seed mailbox.
+
+    Attributes:
+        gmail_credentials: makes the Gmail API credentials (off the event loop: loading
+            may refresh a token); None when the Gmail API path is not configured.
+        gmail_endpoint: the API root instead of Google's (the lab's emulator).
+        readback: reads one copy back; None when no seed mailbox is configured.
+        readback_label: where readback looks, in words (`the lab's mailbox`).
+    """
+
+    gmail_credentials: Callable[[], Any] | None = None
+    gmail_endpoint: str | None = None
+    readback: Reader | None = None
+    readback_label: str = ""
+
+
+def lab_send_access(lab: Lab, *, wait: float = 10.0) -> SendAccess:
+    """Demo mode: the lab's Gmail API emulator, and readback from the lab's mailbox."""
+    from console.postmaster.credentials import lab_credentials
+    from console.send.readback import fetch_delivery_from_lab
+
+    async def read(
+        ctx: ResolverContext,
+        recipient: str,
+        test_id: str,
+        message_id: str | None,
+        sent_at: datetime,
+    ):
+        return await fetch_delivery_from_lab(lab, recipient, test_id, sent_at=sent_at, wait=wait)
+
+    return SendAccess(
+        gmail_credentials=lab_credentials,
+        gmail_endpoint=lab.gmail_endpoint,
+        readback=read,
+        readback_label="the lab's mailbox",
+    )
+
+
+def profile_send_access(profile: Profile | None) -> SendAccess:
+    """The profile's Gmail API credentials and readback mailbox, where it names them."""
+    if profile is None:
+        return SendAccess()
+    from console.send.command import GMAIL_READ_SCOPE, GMAIL_SEND_SCOPE
+
+    path = profile.gmail_credentials
+    readback = (profile.readback or "").strip()
+    scopes = [GMAIL_SEND_SCOPE, *([GMAIL_READ_SCOPE] if readback == "gmail" else [])]
+
+    def credentials() -> Any:
+        from console.postmaster.credentials import load_credentials
+
+        assert path is not None
+        return load_credentials(path, scopes=scopes)
+
+    loader = credentials if path is not None else None
+    reader: Reader | None = None
+    label = ""
+    if readback == "gmail" and loader is not None:
+        from console.send.gmail_api import fetch_delivery_gmail
+
+        async def read_gmail(
+            ctx: ResolverContext,
+            recipient: str,
+            test_id: str,
+            message_id: str | None,
+            sent_at: datetime,
+        ):
+            creds = await asyncio.to_thread(loader)
+            return await fetch_delivery_gmail(
+                credentials=creds,
+                test_id=test_id,
+                message_id=message_id,
+                wait=READBACK_WAIT,
+                sent_at=sent_at,
+            )
+
+        reader, label = read_gmail, "the Gmail API mailbox"
+    elif readback.startswith(("imap://", "imaps://")):
+        import os
+
+        from console.send.imap import IMAP_PASSWORD_ENV, fetch_delivery_imap, parse_imap_url
+
+        async def read_imap(
+            ctx: ResolverContext,
+            recipient: str,
+            test_id: str,
+            message_id: str | None,
+            sent_at: datetime,
+        ):
+            password = os.environ.get(IMAP_PASSWORD_ENV)
+            if not password:
+                raise MailscopeError("no IMAP password", f"set {IMAP_PASSWORD_ENV}")
+            cafiles = (str(ctx.services.cafile),) if ctx.services.cafile else ()
+            return await fetch_delivery_imap(
+                parse_imap_url(readback),
+                password,
+                test_id=test_id,
+                wait=READBACK_WAIT,
+                cafiles=cafiles,
+                resolver=ctx,
+                sent_at=sent_at,
+            )
+
+        reader, label = read_imap, readback
+    return SendAccess(gmail_credentials=loader, readback=reader, readback_label=label)
+
+
 @dataclass(slots=True)
 class Prepared:
-    """A message built from the form, ready to lint and (once confirmed) to send."""
+    """A message built from the form, ready to lint and (once confirmed) to send.
+
+    `copies` holds each path's own copy (via -> (test id, bytes)): both land in the same
+    seed mailbox, and readback tells them apart by their X-Mailscope-Test ids.
+    """
 
     message: EmailMessage
     data: bytes
@@ -102,6 +239,11 @@ class Prepared:
     dkim_domain: str | None
     plan: SendPlan | None
     plan_problem: str | None = None
+    copies: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self.copies) or ["smtp"]
 
 
 def plan_for(
@@ -176,7 +318,9 @@ def defaults_for(domain: str | None, profile: Profile | None, *, lab: bool) -> C
     else:
         note = f"Password: from ${submission.password_env} if set, else type it (never kept)."
         ask = True
+    gmail = lab or bool(profile and profile.gmail_credentials)
     return ComposeDefaults(
+        via="both" if gmail else "smtp",
         from_addr=from_addr,
         to=LAB_SEED if lab else "",
         unsubscribe_https=f"https://{mail_domain}/unsubscribe" if mail_domain else "",
@@ -239,7 +383,9 @@ class ConfirmSendScreen(ModalScreen[bool]):
         Binding("escape", "cancel", "Cancel", id="send.confirm-cancel", tooltip="Do not send"),
     ]
 
-    def __init__(self, prepared: Prepared, plan: SendPlan, findings: list[Finding], left: int):
+    def __init__(
+        self, prepared: Prepared, plan: SendPlan | None, findings: list[Finding], left: int
+    ):
         super().__init__()
         self._prepared = prepared
         self._plan = plan
@@ -253,19 +399,22 @@ class ConfirmSendScreen(ModalScreen[bool]):
             text = Content.from_rich_text(literal(value)) if isinstance(value, str) else value
             return Content.assemble((f"{name:<11}", "$text-muted"), text)
 
-        port = str(plan.port) + (" (a loopback port of the lab)" if plan.lab else "")
+        paths = self._prepared.paths
         rows = [
             row("Recipient", ", ".join(self._prepared.recipients)),
-            row("Server", plan.host),
-            row("Port", port),
-            row(
-                "Security",
-                {"starttls": "STARTTLS", "tls": "implicit TLS"}.get(plan.security, plan.security),
-            ),
-            row("User", plan.username or "none (no AUTH)"),
+            row("Via", " and ".join(PATH_NAMES.get(path, path) for path in paths)),
         ]
-        if plan.username:
-            rows.append(row("Password", plan.password_source or "none"))
+        if plan is not None and "smtp" in paths:
+            port = str(plan.port) + (" (a loopback port of the lab)" if plan.lab else "")
+            security = {"starttls": "STARTTLS", "tls": "implicit TLS"}
+            rows += [
+                row("Server", plan.host),
+                row("Port", port),
+                row("Security", security.get(plan.security, plan.security)),
+                row("User", plan.username or "none (no AUTH)"),
+            ]
+            if plan.username:
+                rows.append(row("Password", plan.password_source or "none"))
         rows.append(row("Lint", lint_summary(self._findings)))
         rows.append(row("Cap", f"{self._left} sends left this session"))
         with Vertical(id="send-confirm-box"):
@@ -303,12 +452,12 @@ class SendPane(Pane):
     #send-body {
         height: 1fr;
     }
-    #send-form-box, #send-lint-box, #send-result-box, #send-transcript {
+    #send-form-box, #send-lint-box, #send-result-box, #send-readback-box, #send-transcript {
         border: round $panel-lighten-2;
         border-title-color: $text-muted;
     }
-    #send-form-box:focus-within, #send-lint-box:focus-within,
-    #send-result-box:focus-within, #send-transcript:focus-within {
+    #send-form-box:focus-within, #send-lint-box:focus-within, #send-result-box:focus-within,
+    #send-readback-box:focus-within, #send-transcript:focus-within {
         border: round $accent;
         border-title-color: $text;
     }
@@ -335,6 +484,22 @@ class SendPane(Pane):
         max-height: 60%;
         padding: 0 1;
         scrollbar-size-vertical: 1;
+    }
+    #send-readback-box {
+        height: 2fr;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+        display: none;
+    }
+    SendPane.-sent #send-readback-box {
+        display: block;
+    }
+    SendPane.-sent #send-lint-box {
+        height: auto;
+        max-height: 6;
+    }
+    SendPane.-sent #send-result-box {
+        max-height: 45%;
     }
     #send-transcript {
         height: 1fr;
@@ -378,6 +543,12 @@ class SendPane(Pane):
     """What sends; None means `console.send.smtp.send_smtp`. Tests swap it to make lab
     values (free ports, timings, Message-IDs) steady for snapshots."""
 
+    api_sender: ClassVar[ApiSender | None] = None
+    """What sends through the Gmail API; None means `console.send.gmail_api.send_gmail_api`."""
+
+    access_wrapper: ClassVar[Callable[[SendAccess], SendAccess] | None] = None
+    """Wraps the session's SendAccess (tests: `steady_access`, for steady readback times)."""
+
     linter: ClassVar[Linter | None] = None
     """What lints; None means `console.send.lint.lint_message`."""
 
@@ -400,12 +571,28 @@ class SendPane(Pane):
             self.confirm = confirm
 
     class SendDone(Message):
-        """Run `run`'s send finished (accepted or not)."""
+        """Run `run`'s send along `result.via` finished (accepted or not)."""
 
         def __init__(self, run: int, result: SendResult) -> None:
             super().__init__()
             self.run = run
             self.result = result
+
+    class ReadbackDone(Message):
+        """Run `run`'s copies were looked for: what was found, and the comparison."""
+
+        def __init__(
+            self,
+            run: int,
+            comparison: Comparison,
+            deliveries: dict[str, Delivery | None],
+            errors: dict[str, str],
+        ) -> None:
+            super().__init__()
+            self.run = run
+            self.comparison = comparison
+            self.deliveries = deliveries
+            self.errors = errors
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -414,7 +601,11 @@ class SendPane(Pane):
         self.findings: list[Finding] | None = None
         """The last lint's findings (None: not linted since the form was filled)."""
         self.result: SendResult | None = None
-        """The last send's result."""
+        """The last send's result (the SMTP one when both paths ran)."""
+        self.results: dict[str, SendResult] = {}
+        """The last send's results, by path."""
+        self.comparison: Comparison | None = None
+        """The last readback's comparison of the copies."""
         self.running: str | None = None
         """`lint` or `send` while a worker runs."""
         self.confirming = False
@@ -434,18 +625,19 @@ class SendPane(Pane):
                     yield Static(id="send-lint-summary")
                 with VerticalScroll(id="send-result-box"):
                     yield SendResultView(id="send-result")
+                with VerticalScroll(id="send-readback-box"):
+                    yield ReadbackView(id="send-readback")
                 yield TranscriptLog(id="send-transcript")
 
     def on_mount(self) -> None:
         self.query_one("#send-form-box").border_title = "Compose"
         self.query_one("#send-lint-box").border_title = "Lint"
         self.query_one("#send-result-box").border_title = "Result"
+        self.query_one("#send-readback-box").border_title = "Readback"
         self.query_one("#send-transcript").border_title = "Transcript"
         self._fill_form()
         self._show_lint_summary()
-        view = self.query_one(SendResultView)
-        view.explain("smtp", "Not sent yet: ctrl+g lints, then asks before sending.")
-        view.explain("gmail-api", GMAIL_API_NOTE)
+        self._explain_paths()
         self.query_one(TranscriptLog).show([], empty_text="The SMTP conversation appears here.")
         self._arrange()
 
@@ -468,10 +660,39 @@ class SendPane(Pane):
     def _guard(self) -> SendGuard:
         return type(self).guard or process_guard()
 
+    def _access(self) -> SendAccess:
+        access = self.session.sending
+        if access is None:
+            access = profile_send_access(self.profile)
+        wrap = type(self).access_wrapper
+        return wrap(access) if wrap is not None else access
+
+    def _explain_paths(self) -> None:
+        """What each column and the readback say before a send."""
+        access = self._access()
+        view = self.query_one(SendResultView)
+        view.explain("smtp", "Not sent yet: ctrl+g lints, then asks before sending.")
+        if access.gmail_credentials is None:
+            view.explain("gmail-api", GMAIL_API_OFF)
+        else:
+            view.explain("gmail-api", "Not sent yet: choose Via Gmail API or Both.")
+        readback = self.query_one(ReadbackView)
+        if access.readback is None:
+            readback.explain(
+                'Readback: no seed mailbox. Set readback = "imaps://USER@HOST" (or "gmail") '
+                "in the profile to see how each copy was judged on arrival."
+            )
+        else:
+            readback.explain(
+                f"Readback: after a send, each copy is read back from {access.readback_label}."
+            )
+
     def _fill_form(self) -> None:
         lab = self._lab_mode()
         self.query_one(ComposeForm).prefill(defaults_for(self.domain, self.profile, lab=lab))
         self._show_status()
+        if self.result is None:
+            self._explain_paths()
 
     def _show_status(self) -> None:
         plan, problem = plan_for(self.profile, lab=self._lab_mode(), typed_password="x")
@@ -524,28 +745,47 @@ class SendPane(Pane):
             list_unsubscribe_https=values.unsubscribe_https,
             one_click=values.one_click,
         )
+        paths = ["smtp", "gmail-api"] if values.via == "both" else [values.via]
         dkim_domain: str | None = None
+        copies: dict[str, tuple[str, bytes]] = {}
         try:
-            message = build_message(spec, clock=self.session.clock)
-            data = message_bytes(message)
+            key_pem = None
             if values.dkim_key:
-                from console.send.dkim_sign import read_key, sign
+                from console.send.dkim_sign import read_key
 
                 dkim_domain = address_domain(values.from_addr)
                 if not values.dkim_selector or not dkim_domain:
                     raise MailscopeError("Cannot DKIM-sign", "give the selector too")
-                data = sign(
-                    data,
-                    selector=values.dkim_selector,
-                    domain=dkim_domain,
-                    key_pem=read_key(values.dkim_key),
-                )
+                key_pem = read_key(values.dkim_key)
+            message = build_message(spec, clock=self.session.clock)
+            for via in paths:
+                # Each path's copy carries its own test id: both land in one mailbox.
+                test_id = f"{spec.test_id}.{via}"
+                copy = build_message(replace(spec, test_id=test_id), clock=self.session.clock)
+                data = message_bytes(copy)
+                if key_pem is not None and dkim_domain is not None:
+                    from console.send.dkim_sign import sign
+
+                    assert values.dkim_selector is not None
+                    data = sign(
+                        data, selector=values.dkim_selector, domain=dkim_domain, key_pem=key_pem
+                    )
+                copies[via] = (test_id, data)
         except MailscopeError as exc:
             notify_text(self, exc.msg or str(exc), title=exc.title, severity="error")
             return None
         addresses = [email.utils.parseaddr(to)[1] or to for to in values.to]
         plan, problem = plan_for(self.profile, lab=self._lab_mode(), typed_password=values.password)
-        return Prepared(message, data, envelope_from, addresses, dkim_domain, plan, problem)
+        if "smtp" not in paths:
+            problem = None  # the SMTP server only matters when that path is chosen
+        elif "gmail-api" in paths and self._access().gmail_credentials is None:
+            problem = problem or GMAIL_API_OFF
+        if paths == ["gmail-api"] and self._access().gmail_credentials is None:
+            problem = GMAIL_API_OFF
+        first = next(iter(copies.values()))[1]
+        return Prepared(
+            message, first, envelope_from, addresses, dkim_domain, plan, problem, copies
+        )
 
     def start_lint(self, *, confirm: bool = False) -> None:
         """Lint the form's message; with `confirm`, open the send dialog afterwards."""
@@ -572,26 +812,85 @@ class SendPane(Pane):
         self.post_message(self.LintDone(run, list(findings), prepared, confirm))
 
     @work(exclusive=True, group="send", exit_on_error=False, name="send")
-    async def _send(self, run: int, prepared: Prepared, plan: SendPlan) -> None:
+    async def _send(self, run: int, prepared: Prepared, plan: SendPlan | None) -> None:
         ctx = await self._resolver()
-        try:
-            result = await self._sender()(
-                ctx,
-                prepared.data,
-                envelope_from=prepared.envelope_from,
-                recipients=prepared.recipients,
-                host=plan.host,
-                port=plan.port,
-                security=plan.security,
-                username=plan.username,
-                password=plan.password,
-                timeout=self.send_timeout,
-                confirmed=True,  # the dialog was confirmed: the only way here
-                guard=self._guard(),
+        access = self._access()
+        sent_at = datetime.now(UTC)
+
+        async def smtp() -> SendResult:
+            assert plan is not None
+            data = prepared.copies["smtp"][1]
+            try:
+                return await self._sender()(
+                    ctx,
+                    data,
+                    envelope_from=prepared.envelope_from,
+                    recipients=prepared.recipients,
+                    host=plan.host,
+                    port=plan.port,
+                    security=plan.security,
+                    username=plan.username,
+                    password=plan.password,
+                    timeout=self.send_timeout,
+                    confirmed=True,  # the dialog was confirmed: the only way here
+                    guard=self._guard(),
+                )
+            finally:
+                plan.password = None  # never kept past the send
+
+        async def gmail_api() -> SendResult:
+            data = prepared.copies["gmail-api"][1]
+            refusal = self._guard().admit(confirmed=True, recipients=len(prepared.recipients))
+            if refusal:
+                return SendResult(via="gmail-api", error=refusal)
+            assert access.gmail_credentials is not None
+            try:
+                credentials = await asyncio.to_thread(access.gmail_credentials)
+            except MailscopeError as exc:
+                return SendResult(via="gmail-api", error=f"not sent: {exc}")
+            return await self._api_sender()(
+                data, credentials=credentials, endpoint=access.gmail_endpoint
             )
-        finally:
-            plan.password = None  # never kept past the send
-        self.post_message(self.SendDone(run, result))
+
+        async def along(via: str) -> SendResult:
+            result = await (smtp() if via == "smtp" else gmail_api())
+            result.via = via
+            self.post_message(self.SendDone(run, result))
+            return result
+
+        paths = prepared.paths
+        results = await asyncio.gather(*(along(via) for via in paths))
+        if access.readback is None or not any(result.accepted for result in results):
+            return
+        reader = access.readback
+        deliveries: dict[str, Delivery | None] = {}
+        errors: dict[str, str] = {}
+
+        async def read(via: str, result: SendResult) -> None:
+            deliveries[via] = None
+            if not result.accepted:
+                errors[via] = "not sent, so nothing to read back"
+                return
+            test_id = prepared.copies[via][0]
+            try:
+                found = await reader(
+                    ctx, prepared.recipients[0], test_id, result.message_id, sent_at
+                )
+            except MailscopeError as exc:
+                errors[via] = f"readback failed: {exc}"
+                return
+            deliveries[via] = found
+            if found is None:
+                errors[via] = (
+                    f"no copy with X-Mailscope-Test {test_id} in {access.readback_label} yet: "
+                    "still queued, dropped, or delivered elsewhere"
+                )
+
+        await asyncio.gather(*(read(via, r) for via, r in zip(paths, results, strict=True)))
+        from console.send.compare import compare_deliveries
+
+        comparison = compare_deliveries(paths, [deliveries[via] for via in paths])
+        self.post_message(self.ReadbackDone(run, comparison, deliveries, errors))
 
     async def _resolver(self) -> ResolverContext:
         preferred = self.profile.nameservers if self.profile else ()
@@ -605,6 +904,14 @@ class SendPane(Pane):
         from console.send.smtp import send_smtp
 
         return send_smtp
+
+    def _api_sender(self) -> ApiSender:
+        chosen = type(self).api_sender
+        if chosen is not None:
+            return chosen
+        from console.send.gmail_api import send_gmail_api
+
+        return send_gmail_api
 
     def _linter(self) -> Linter:
         chosen = type(self).linter
@@ -628,40 +935,49 @@ class SendPane(Pane):
 
     def _confirm(self, prepared: Prepared, findings: list[Finding]) -> None:
         plan = prepared.plan
-        if plan is None or prepared.plan_problem:
+        paths = prepared.paths
+        if prepared.plan_problem or ("smtp" in paths and plan is None):
             notify_text(
                 self, prepared.plan_problem or "no server", title="Not sent", severity="error"
             )
             return
         guard = self._guard()
-        if guard.remaining == 0:
+        if guard.remaining < len(paths):
             # Refused before asking: a dialog whose Send cannot work would mislead.
             # admit() never counts once the cap is reached; it only words the refusal.
             reason = guard.admit(confirmed=True, recipients=len(prepared.recipients))
-            self._show_result(
-                SendResult(
-                    via="smtp",
-                    host=plan.host,
-                    well_known_port=plan.port,
-                    security=plan.security,
-                    error=reason or "not sent: this session's send cap is reached",
+            for via in paths:
+                self._show_result(
+                    SendResult(
+                        via=via,
+                        host=plan.host if plan and via == "smtp" else None,
+                        well_known_port=plan.port if plan and via == "smtp" else None,
+                        security=plan.security if plan and via == "smtp" else None,
+                        error=reason or "not sent: this session's send cap is reached",
+                    )
                 )
-            )
             return
         self.confirming = True
 
         def answered(confirmed: bool | None) -> None:
             self.confirming = False
             if not confirmed:
-                plan.password = None
+                if plan is not None:
+                    plan.password = None
                 self.query_one(ComposeForm).clear_password()
                 self.notify("Nothing was sent.", title="Send cancelled")
                 return
             self._run += 1
             self.running = "send"
-            self.query_one(SendResultView).explain(
-                "smtp", f"Sending to {', '.join(prepared.recipients)}…"
-            )
+            self.results = {}
+            self.comparison = None
+            self.add_class("-sent")
+            view = self.query_one(SendResultView)
+            for via in paths:
+                view.explain(via, f"Sending to {', '.join(prepared.recipients)}…")
+            readback = self.query_one(ReadbackView)
+            if self._access().readback is not None:
+                readback.explain(f"Readback: waiting for {self._access().readback_label}…")
             self.refresh_bindings()
             self._worker = self._send(self._run, prepared, plan)
 
@@ -670,16 +986,23 @@ class SendPane(Pane):
     async def on_send_pane_send_done(self, message: SendDone) -> None:
         if message.run != self._run:
             return
-        self.running = None
         self.query_one(ComposeForm).clear_password()
         self._show_result(message.result)
 
+    async def on_send_pane_readback_done(self, message: ReadbackDone) -> None:
+        if message.run != self._run:
+            return
+        self.comparison = message.comparison
+        self.query_one(ReadbackView).show(message.comparison, message.deliveries, message.errors)
+
     def _show_result(self, result: SendResult) -> None:
-        self.result = result
+        self.results[result.via] = result
+        if result.via == "smtp" or self.result is None or self.result.via != "smtp":
+            self.result = result
         self.query_one(SendResultView).show(result)
-        self.query_one(TranscriptLog).show(
-            result.transcript, empty_text="Nothing was said: no connection was made."
-        )
+        if result.via == "smtp" or "smtp" not in self.results:
+            empty = "Nothing was said: no connection was made."
+            self.query_one(TranscriptLog).show(result.transcript, empty_text=empty)
         self._show_status()
         self._arrange()
         self.refresh_bindings()
@@ -697,7 +1020,10 @@ class SendPane(Pane):
         if event.worker is not self._worker or self.running is None:
             return
         what = "Sending" if self.running == "send" else "Linting"
-        if event.state is WorkerState.CANCELLED:
+        if event.state is WorkerState.SUCCESS and self.running == "send":
+            self.running = None  # both paths answered and the readback is done
+            self.refresh_bindings()
+        elif event.state is WorkerState.CANCELLED:
             self._stopped(f"{what} cancelled")
         elif event.state is WorkerState.ERROR:
             error = event.worker.error
@@ -713,9 +1039,12 @@ class SendPane(Pane):
         sending = self.running == "send"
         self.running = None
         if sending:
-            self.query_one(SendResultView).explain(
-                "smtp", f"{what}: whether the server took the message is unknown."
-            )
+            view = self.query_one(SendResultView)
+            for via in ("smtp", "gmail-api"):
+                if via not in self.results and view.is_waiting(via):
+                    view.explain(via, f"{what}: whether the message was taken is unknown.")
+            if self.comparison is None and self._access().readback is not None:
+                self.query_one(ReadbackView).explain(f"Readback: {what.lower()}.")
         else:
             self.query_one("#send-lint-summary", Static).update(
                 Content.styled(what, "$text-warning")
@@ -853,3 +1182,79 @@ def steady_sender(sender: Sender) -> Sender:
         return result
 
     return run
+
+
+STEADY_GMAIL_ID = "18c0a1b2c3d4e5f6"
+STEADY_API_TIMINGS_MS: dict[str, float] = {"request": 41.0, "total": 42.0}
+STEADY_HOP_DELAY = 0.4
+"""Seconds each read-back hop is shown to take in steady pictures."""
+
+
+def steady_api_sender(sender: ApiSender) -> ApiSender:
+    """`sender` (the Gmail API path) with its run-to-run values made steady.
+
+    The emulator's port, the Gmail message id, the Message-ID and the timings change
+    on every run; they become 10443, `STEADY_GMAIL_ID`, a fixed Message-ID and
+    `STEADY_API_TIMINGS_MS`. Accepted or not, and the replies, are what the lab said.
+    """
+
+    async def run(data: bytes, **options: Any) -> SendResult:
+        result = await sender(data, **options)
+        swaps: dict[str, str] = {}
+        if result.port is not None:
+            swaps[str(result.port)] = "10443"
+            result.port = 10443
+        if result.queue_id:
+            swaps[result.queue_id] = STEADY_GMAIL_ID
+            result.queue_id = STEADY_GMAIL_ID
+        if result.message_id:
+            domain = result.message_id.rpartition("@")[2].rstrip(">") or "localhost"
+            fixed = STEADY_MESSAGE_ID.format(domain=domain)
+            swaps[result.message_id] = fixed
+            result.message_id = fixed
+
+        def fix(text: str) -> str:
+            for real, fixed in swaps.items():
+                text = re.sub(rf"(?<![\w-]){re.escape(real)}(?![\w-])", fixed, text)
+            return re.sub(r"\(\d+ bytes\)", f"({STEADY_SIZE} bytes)", text)
+
+        result.reply = fix(result.reply) if result.reply else result.reply
+        result.error = fix(result.error) if result.error else result.error
+        result.timings_ms = {k: STEADY_API_TIMINGS_MS.get(k, 1.0) for k in result.timings_ms}
+        result.transcript = [
+            TranscriptLine(line.direction, fix(line.text), round(index * 0.3, 1))
+            for index, line in enumerate(result.transcript)
+        ]
+        return result
+
+    return run
+
+
+def steady_access(access: SendAccess) -> SendAccess:
+    """`access` whose readback shows steady times: each hop `STEADY_HOP_DELAY` seconds,
+    a fixed Message-ID. Verdicts, folders, signers and hops are what the lab filed."""
+    reader = access.readback
+    if reader is None:
+        return access
+
+    async def read(
+        ctx: ResolverContext,
+        recipient: str,
+        test_id: str,
+        message_id: str | None,
+        sent_at: datetime,
+    ):
+        delivery = await reader(ctx, recipient, test_id, message_id, sent_at)
+        if delivery is None:
+            return None
+        hops = [replace(hop, delay=STEADY_HOP_DELAY) for hop in delivery.hops]
+        domain = (delivery.message_id or "").rpartition("@")[2].rstrip(">") or "localhost"
+        return replace(
+            delivery,
+            hops=hops,
+            total_seconds=round(STEADY_HOP_DELAY * len(hops), 1),
+            message_id=STEADY_MESSAGE_ID.format(domain=domain),
+            test_id="steady",
+        )
+
+    return replace(access, readback=read)

@@ -41,6 +41,8 @@ EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
 GMAIL_READ_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
+"""The Gmail API scopes (console.send.gmail_api has them too; not imported here, so
+`mailscope send --help` does not load the Google client)."""
 
 DEFAULT_READBACK_WAIT = 20.0
 """Seconds readback keeps looking for a copy: a real provider may take that long."""
@@ -385,6 +387,7 @@ async def _read_back(
             delivery = await fetch_delivery_gmail(
                 credentials=credentials,
                 test_id=outcome.test_id,
+                message_id=outcome.result.message_id,
                 endpoint=endpoint,
                 wait=wait,
                 sent_at=sent_at,

@@ -103,10 +103,12 @@ def _alignment(kind: str) -> Callable[[Delivery], str]:
 def _tls(delivery: Delivery) -> str:
     if not delivery.hops:
         return ""
+    # TLS or not per hop; the versions are in the hop list, and a TLS 1.2 hop beside a
+    # TLS 1.3 one is no difference a receiver acts on.
     marks = []
     for hop in delivery.hops:
         if hop.tls is True:
-            marks.append(hop.tls_version or "TLS")
+            marks.append("TLS")
         elif hop.tls is False:
             marks.append("clear")
         else:

@@ -113,7 +113,8 @@ def build_message(spec: TestMessage, *, clock: Clock = _utc_now) -> EmailMessage
     headers: list[tuple[str, str]] = [
         ("From", spec.from_addr),
         ("To", ", ".join(spec.recipients)),
-        ("Subject", spec.subject),
+        # Leading and trailing blanks do not survive header unfolding (RFC 5322 2.2.3).
+        ("Subject", spec.subject.strip()),
         ("Date", email.utils.format_datetime(clock())),
         ("Message-ID", email.utils.make_msgid(domain=domain)),
     ]

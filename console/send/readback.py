@@ -54,7 +54,9 @@ ALIGNMENT_MEANINGS: dict[str, str] = {
     "none": "unrelated names by their labels (the receiver's dmarc= verdict decides)",
 }
 
-_TLS_PROTOCOLS = ("ESMTPS", "ESMTPSA", "UTF8SMTPS", "UTF8SMTPSA", "LMTPS")
+_TLS_PROTOCOLS = ("ESMTPS", "ESMTPSA", "UTF8SMTPS", "UTF8SMTPSA", "LMTPS", "HTTPREST", "HTTPS")
+"""`with` words that state an encrypted hop. Gmail stamps an API submission `with
+HTTPREST`: Google's APIs are served over HTTPS only."""
 _WORD = r"([^\s;()]+)"
 _COMMENT = re.compile(r"(?:^|;)\s*([A-Za-z0-9_-]+)\s*=\s*[A-Za-z]+\s*\(([^()]{0,200})\)")
 

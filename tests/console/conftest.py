@@ -16,6 +16,7 @@ from console.history import History
 from console.lab import Lab
 from console.panes.auth import AuthPane
 from console.panes.base import ConsoleSession
+from console.panes.send import lab_send_access
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -48,6 +49,7 @@ def make_app(lab: Lab, history: History) -> MakeApp:
             clock=lambda: FIXED_NOW,
             demo_domains=demo_domains() if demo else (),
             cursor_blink=False,
+            sending=lab_send_access(lab) if demo else None,
         )
         return MailscopeApp(session, domain=domain)
 

@@ -16,6 +16,7 @@ from console.lab import Lab
 from console.lab.smtp import LabHandler
 from console.panes.send import ConfirmSendScreen, SendPane
 from console.send.guard import SendGuard
+from widgets.readback_view import ReadbackView
 from widgets.send_result import SendResultView
 
 PIXEL_HTML = '<p>Hello</p><img src="https://track.example.net/open.gif?id=1" width="1" height="1">'
@@ -108,20 +109,33 @@ async def test_cancel_sends_nothing_and_confirm_sends_once(make_app, lab: Lab, o
         await settle(pilot, pane)
         result = pane.result
         assert result is not None
+        assert result.via == "smtp"
         assert result.accepted, result.error
         assert result.queue_id
         assert result.queue_id.startswith("LAB")
         assert result.message_id
         assert result.message_id.endswith("@good.test>")
+        # The demo sends along both paths: one message reached the SMTP server, one
+        # went through the Gmail API emulator; the cap counted both.
         assert received_count(lab) == before + 1
-        assert own_guard.used == 1
+        assert set(pane.results) == {"smtp", "gmail-api"}
+        assert pane.results["gmail-api"].accepted, pane.results["gmail-api"].error
+        assert own_guard.used == 2
         shown = pane.query_one(SendResultView).plain
-        assert "ACCEPTED" in shown
+        assert shown.count("ACCEPTED") == 2
         assert result.queue_id in shown
-        assert "Gmail API: not configured yet (coming)" in shown
         transcript = pane.query_one("#send-transcript").plain  # type: ignore[attr-defined]
         assert "AUTH PLAIN [credentials redacted]" in transcript
         assert "lab-password" not in transcript
+        # Both copies were read back from the lab's mailbox and compared.
+        comparison = pane.comparison
+        assert comparison is not None
+        assert comparison.paths == ("smtp", "gmail-api")
+        folder = next(a for a in comparison.aspects if a.key == "folder")
+        assert folder.values == ("INBOX", "INBOX")
+        readback = pane.query_one(ReadbackView).plain
+        assert "Landed in" in readback
+        assert "DKIM d= / s=" in readback
 
         sent = received_count(lab)
         await pilot.press("ctrl+g")
@@ -130,7 +144,7 @@ async def test_cancel_sends_nothing_and_confirm_sends_once(make_app, lab: Lab, o
         await pilot.pause()
         await settle(pilot, pane)
         assert received_count(lab) == sent
-        assert own_guard.used == 1
+        assert own_guard.used == 2
 
 
 async def test_the_cap_refuses_without_asking(
@@ -162,3 +176,22 @@ async def test_without_a_submission_server_nothing_is_offered(make_app) -> None:
         await settle(pilot, pane)
         assert not isinstance(app.screen, ConfirmSendScreen)
         assert pane.result is None
+
+
+async def test_via_smtp_only_sends_one_copy(make_app, lab: Lab, own_guard) -> None:
+    app = make_app("good.test", demo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_send(pilot)
+        pane.form.set_field("via", "smtp")
+        await pilot.press("ctrl+g")
+        await settle(pilot, pane)
+        assert isinstance(app.screen, ConfirmSendScreen)
+        await pilot.click("#send-confirm-send")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert set(pane.results) == {"smtp"}
+        assert own_guard.used == 1
+        assert "Not sent yet" in pane.query_one(SendResultView).plain
+        comparison = pane.comparison
+        assert comparison is not None
+        assert comparison.paths == ("smtp",)

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 
-from console.panes.send import SendPane, steady_sender
+from console.panes.send import SendPane, steady_access, steady_api_sender, steady_sender
+from console.send.gmail_api import send_gmail_api
 from console.send.guard import SendGuard
 from console.send.smtp import send_smtp
 
@@ -28,6 +29,8 @@ PIXEL_HTML = '<p>Hello</p><img src="https://track.example.net/o.gif" width="1" h
 @pytest.fixture(autouse=True)
 def _steady_lab_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SendPane, "sender", steady_sender(send_smtp))
+    monkeypatch.setattr(SendPane, "api_sender", steady_api_sender(send_gmail_api))
+    monkeypatch.setattr(SendPane, "access_wrapper", steady_access)
     monkeypatch.setattr(SendPane, "guard", SendGuard())
 
 

@@ -47,7 +47,7 @@ def test_the_path_that_aligns_and_lands_in_the_inbox_is_called_better() -> None:
     assert by_key["spf"].same
     assert by_key["spf"].note is None
     assert by_key["return-path"].values == ("demo@good.test", "bounce@relay.test")
-    assert by_key["tls"].values == ("TLSv1.3 > TLSv1.3", "clear")
+    assert by_key["tls"].values == ("TLS > TLS", "clear")
     assert by_key["tls"].better == 0
     assert by_key["time"].values == ("2.0 s", "5.0 s")
     assert by_key["time"].better == 0

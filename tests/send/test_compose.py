@@ -147,7 +147,7 @@ def test_round_trip_keeps_headers(subject, local, text, html, test_id):
     )
     back = parse(message_bytes(built))
     assert back["From"].addresses[0].addr_spec == f"{local}@good.test"
-    assert back["Subject"] == subject
+    assert back["Subject"] == subject.strip()
     assert back[TEST_ID_HEADER] == test_id
     assert back["Message-ID"] == built["Message-ID"]
     assert back["List-Unsubscribe-Post"] == ONE_CLICK_VALUE
