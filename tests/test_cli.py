@@ -354,3 +354,24 @@ def test_send_both_ways_compares_the_copies_read_back(capsys) -> None:
     assert rows["dkim.d"]["same"] is False
     assert comparison["verdict"]
     assert code == 0
+
+
+def test_send_xoauth2_is_refused_by_a_server_without_it_and_the_token_stays_hidden(
+    capsys,
+) -> None:
+    from console.postmaster.credentials import LAB_TOKEN
+
+    code, out, err = run(
+        capsys,
+        "send",
+        "--lab",
+        "--xoauth2",
+        "--to",
+        "seed@good.test",
+        "--from",
+        "demo@good.test",
+        "--yes",
+    )
+    assert "offers no XOAUTH2 (only LOGIN, PLAIN)" in out
+    assert LAB_TOKEN not in out + err
+    assert code == 1

@@ -41,6 +41,7 @@ EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
 GMAIL_READ_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
+GMAIL_SMTP_SCOPE = "https://mail.google.com/"
 """The Gmail API scopes (console.send.gmail_api has them too; not imported here, so
 `mailscope send --help` does not load the Google client)."""
 
@@ -95,6 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="implicit TLS from the first byte (port 465)",
     )
     parser.add_argument("--user", metavar="U", help="SMTP AUTH user (password: --password-env)")
+    parser.add_argument(
+        "--xoauth2",
+        action="store_true",
+        help="log in to SMTP with XOAUTH2 using the --credentials file's OAuth token (Gmail "
+        "and Workspace submission; scope https://mail.google.com/) instead of a password",
+    )
     parser.add_argument(
         "--password-env",
         metavar="VAR",
@@ -167,6 +174,7 @@ class SmtpPlan:
     password: str | None
     cafile: str | None
     verify: bool
+    oauth_token: str | None = None
 
 
 @dataclass(slots=True)
@@ -234,11 +242,44 @@ def _smtp_plan(args: argparse.Namespace, config: Config, lab: Lab | None) -> Smt
     if problem := check_cafile(cafile):
         raise MailscopeError("bad --cafile", problem)
     password = None
-    if user:
+    token = None
+    if args.xoauth2:
+        if not user:
+            raise MailscopeError("--xoauth2", "give --user, the account the token belongs to")
+        token = _oauth_token(args, lab)
+    elif user:
         password = find_password(user, password_env) or lab_password
         if not password:
             raise MailscopeError("no password", f"set {password_env} for --user {user}")
-    return SmtpPlan(host, port, security, user, password, cafile, not args.allow_untrusted_cert)
+    return SmtpPlan(
+        host, port, security, user, password, cafile, not args.allow_untrusted_cert, token
+    )
+
+
+def _oauth_token(args: argparse.Namespace, lab: Lab | None) -> str:
+    """An access token for XOAUTH2 from the --credentials file (refreshed if needed)."""
+    from console.postmaster.credentials import lab_credentials, load_credentials
+
+    if args.credentials is not None:
+        credentials = load_credentials(
+            args.credentials, subject=args.delegate, scopes=[GMAIL_SMTP_SCOPE]
+        )
+    elif lab is not None:
+        credentials = lab_credentials()
+    else:
+        raise MailscopeError("--xoauth2", "give --credentials F (the OAuth credentials file)")
+    if not credentials.valid:
+        import google_auth_httplib2
+        import httplib2
+        from google.auth.exceptions import GoogleAuthError
+
+        try:
+            credentials.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=30)))
+        except (GoogleAuthError, OSError) as exc:
+            raise MailscopeError(
+                "--xoauth2", f"cannot get an access token ({type(exc).__name__}); sign in again"
+            ) from None
+    return str(credentials.token)
 
 
 def _gmail_credentials(args: argparse.Namespace, lab: Lab | None, *, read: bool) -> Any:
@@ -347,6 +388,7 @@ async def _send_path(
             security=smtp.security,  # type: ignore[arg-type]
             username=smtp.user,
             password=smtp.password,
+            oauth_token=smtp.oauth_token,
             cafile=smtp.cafile,
             verify=smtp.verify,
             timeout=args.timeout or DEFAULT_TIMEOUT,
