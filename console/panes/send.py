@@ -1132,6 +1132,30 @@ _DURATION = re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s)\b")
 _SIZES = re.compile(r"(SIZE=|\[message: )\d+")
 
 
+def _steady_ids(result: SendResult, port: int | None, queue_id: str) -> dict[str, str]:
+    """Put steady values in place of the port, queue id and Message-ID of `result`;
+    return real -> steady, to rewrite the same values wherever the text quotes them."""
+    swaps: dict[str, str] = {}
+    if result.port is not None and port is not None:
+        swaps[str(result.port)] = str(port)
+        result.port = port
+    if result.queue_id:
+        swaps[result.queue_id] = queue_id
+        result.queue_id = queue_id
+    if result.message_id:
+        domain = result.message_id.rpartition("@")[2].rstrip(">") or "localhost"
+        fixed = STEADY_MESSAGE_ID.format(domain=domain)
+        swaps[result.message_id] = fixed
+        result.message_id = fixed
+    return swaps
+
+
+def _swapped(text: str, swaps: dict[str, str]) -> str:
+    for real, fixed in swaps.items():
+        text = re.sub(rf"(?<![\w-]){re.escape(real)}(?![\w-])", fixed, text)
+    return text
+
+
 def steady_sender(sender: Sender) -> Sender:
     """`sender` with the values that change from run to run of the lab made steady.
 
@@ -1146,23 +1170,11 @@ def steady_sender(sender: Sender) -> Sender:
 
     async def run(ctx: Any, data: bytes, **options: Any) -> SendResult:
         result = await sender(ctx, data, **options)
-        swaps: dict[str, str] = {}
-        if result.port is not None and result.well_known_port:
-            port = 10000 + result.well_known_port
-            swaps[str(result.port)] = str(port)
-            result.port = port
-        if result.queue_id:
-            swaps[result.queue_id] = STEADY_QUEUE_ID
-            result.queue_id = STEADY_QUEUE_ID
-        if result.message_id:
-            domain = result.message_id.rpartition("@")[2].rstrip(">") or "localhost"
-            fixed = STEADY_MESSAGE_ID.format(domain=domain)
-            swaps[result.message_id] = fixed
-            result.message_id = fixed
+        port = 10000 + result.well_known_port if result.well_known_port else None
+        swaps = _steady_ids(result, port, STEADY_QUEUE_ID)
 
         def fix(text: str) -> str:
-            for real, fixed in swaps.items():
-                text = re.sub(rf"(?<![\w-]){re.escape(real)}(?![\w-])", fixed, text)
+            text = _swapped(text, swaps)
             return _SIZES.sub(lambda m: f"{m.group(1)}{STEADY_SIZE}", text)
 
         if result.reply:
@@ -1200,22 +1212,10 @@ def steady_api_sender(sender: ApiSender) -> ApiSender:
 
     async def run(data: bytes, **options: Any) -> SendResult:
         result = await sender(data, **options)
-        swaps: dict[str, str] = {}
-        if result.port is not None:
-            swaps[str(result.port)] = "10443"
-            result.port = 10443
-        if result.queue_id:
-            swaps[result.queue_id] = STEADY_GMAIL_ID
-            result.queue_id = STEADY_GMAIL_ID
-        if result.message_id:
-            domain = result.message_id.rpartition("@")[2].rstrip(">") or "localhost"
-            fixed = STEADY_MESSAGE_ID.format(domain=domain)
-            swaps[result.message_id] = fixed
-            result.message_id = fixed
+        swaps = _steady_ids(result, 10443, STEADY_GMAIL_ID)
 
         def fix(text: str) -> str:
-            for real, fixed in swaps.items():
-                text = re.sub(rf"(?<![\w-]){re.escape(real)}(?![\w-])", fixed, text)
+            text = _swapped(text, swaps)
             return re.sub(r"\(\d+ bytes\)", f"({STEADY_SIZE} bytes)", text)
 
         result.reply = fix(result.reply) if result.reply else result.reply
