@@ -375,3 +375,31 @@ def test_send_xoauth2_is_refused_by_a_server_without_it_and_the_token_stays_hidd
     assert "offers no XOAUTH2 (only LOGIN, PLAIN)" in out
     assert LAB_TOKEN not in out + err
     assert code == 1
+
+
+def test_send_reads_back_over_imap_from_the_labs_dovecot(capsys) -> None:
+    from console.lab.imap import dovecot_skip_reason
+
+    if reason := dovecot_skip_reason():
+        pytest.skip(reason)
+    code, out, _ = run(
+        capsys,
+        "send",
+        "--lab",
+        "--readback",
+        "imaps://seed%40good.test@imap.good.test",
+        "--to",
+        "seed@good.test",
+        "--from",
+        "demo@good.test",
+        "--yes",
+        "--json",
+        "--wait",
+        "5",
+    )
+    result = json.loads(out)
+    assert result["readback_error"] is None
+    assert result["readback"]["folder"] == "INBOX"
+    assert result["readback"]["test_id"] == result["test_id"]
+    assert result["readback"]["return_path"] == "<demo@good.test>"
+    assert code == 0

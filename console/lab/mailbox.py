@@ -9,6 +9,11 @@ Authentication-Results header (RFC 8601), then files one copy per recipient in I
 or in Spam when DMARC fails under p=quarantine or p=reject. A real receiver would
 reject p=reject failures at DATA; the lab keeps them in Spam so readback can show why.
 
+On disk. With `maildir_root` set, every filed copy is also written to a Maildir
+(`<root>/<recipient>/Maildir/`, Spam as the Maildir++ folder `.Spam/`), tmp/ then a
+rename into new/, so a reader never sees half a message. That is what the lab's IMAP
+server (console/lab/imap.py, Dovecot) serves: IMAP readback reads the very copy filed here.
+
 The sending IP. Every lab client connects from 127.x, which no demo domain authorises.
 A message sent straight to the MX is judged by its real peer address (so a direct send
 gets spf=fail, as it would from an unlisted host). A message that arrived over an
@@ -24,12 +29,17 @@ import asyncio
 import email.parser
 import email.policy
 import email.utils
+import hashlib
+import itertools
 import logging
+import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from console.auth.dmarc import discover_policy, is_aligned
@@ -57,6 +67,15 @@ EVALUATION_TIMEOUT = 10.0
 
 _TOKEN = re.compile(r"[!#-'*-:<-\[\]-~]{1,255}")
 """Printable ASCII without space, `;`, `(`, `)`, `"`, `\\`: safe as a header property value."""
+
+MAILDIR_FOLDERS: dict[str, str] = {INBOX: "", SPAM: ".Spam"}
+"""Folder -> its directory under `Maildir/` (Maildir++: INBOX is the top, others `.Name`)."""
+
+_SAFE_USER = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}@[a-z0-9][a-z0-9.-]{0,252}")
+_maildir_counter = itertools.count(1)
+
+_RELAY_TLS: dict[str, Any] = {"cipher": ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256)}
+"""What the relay-to-MX hop states: the lab's stand-in outbound relay speaks TLS 1.3."""
 
 ResolverFactory = Callable[[], ResolverContext]
 Clock = Callable[[], datetime]
@@ -168,6 +187,8 @@ class LabMailbox:
         relay_ip: the sending IP assumed for mail that came over an authenticated session.
         relay_host: the relay's name for that mail (its HELO and Received `from`).
         clock: the time for Received headers (injectable for tests).
+        maildir_root: when set, each filed copy is also written to a Maildir under it
+            (`maildir_path`); the in-memory copies are kept either way.
     """
 
     resolver_factory: ResolverFactory
@@ -175,6 +196,7 @@ class LabMailbox:
     relay_ip: str = RELAY_IP
     relay_host: str = RELAY_HOST
     clock: Clock = _utc_now
+    maildir_root: Path | None = None
     _boxes: dict[str, list[StoredMessage]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -343,8 +365,10 @@ class LabMailbox:
         for rcpt in rcpt_tos:
             recipient = rcpt.strip().strip("<>").lower()
             # Newest first, as each server prepends its own: the MX hop, then (for relayed
-            # mail) the submission hop. The relay's hand-over to the MX happens in process,
-            # so that hop claims no TLS.
+            # mail) the submission hop. The relay's hand-over to the MX happens in process;
+            # it stands for an outbound relay, which uses STARTTLS as every large provider
+            # does, so that hop states TLS 1.3 (a clear hop would be a lab artefact that the
+            # side-by-side comparison would hold against the SMTP path).
             hops = [
                 _received(helo_name, peer_ip, by_host, tls, submitted, queue_id, recipient, now)
             ]
@@ -355,7 +379,7 @@ class LabMailbox:
                         self.relay_host,
                         evaluation.sending_ip,
                         self.authserv_id,
-                        None,
+                        _RELAY_TLS,
                         False,
                         f"{queue_id}R",
                         recipient,
@@ -363,7 +387,9 @@ class LabMailbox:
                     ),
                 )
             received = "".join(f"Received: {hop}\r\n" for hop in hops)
-            head = f"Authentication-Results: {results}\r\n{received}"
+            # Final delivery records the envelope sender on top (RFC 5321 4.4).
+            return_path = f"<{mail_from}>" if _token(mail_from) else "<>"
+            head = f"Return-Path: {return_path}\r\nAuthentication-Results: {results}\r\n{received}"
             message = StoredMessage(
                 recipient, evaluation.folder, head.encode() + data, test_id, now, evaluation
             )
@@ -371,7 +397,133 @@ class LabMailbox:
         with self._lock:
             for message in stamped:
                 self._boxes.setdefault(message.recipient, []).append(message)
+        root = self.maildir_root
+        if root is not None:
+            # Off the lab's loop: a 30 MB message must not stall the other servers. Awaited,
+            # so the copy is on disk before the 250 reply, as it is in memory.
+            await asyncio.to_thread(_write_all, Path(root), stamped)
         return stamped
+
+    # -- on disk -----------------------------------------------------------------------
+
+    def maildir_path(self, recipient: str, folder: str = INBOX) -> Path | None:
+        """Where `recipient`'s `folder` lives on disk, or None without a maildir root."""
+        if self.maildir_root is None:
+            return None
+        return maildir_path(Path(self.maildir_root), recipient, folder)
+
+    def ensure_maildir(self, recipient: str) -> Path | None:
+        """Create `recipient`'s Maildir (every folder) before any mail; its path, or None.
+
+        An IMAP server can then open the mailbox, empty, before the first delivery.
+        """
+        if self.maildir_root is None:
+            return None
+        return create_maildir(Path(self.maildir_root), recipient)
+
+
+def create_maildir(root: Path, recipient: str) -> Path:
+    """Create `recipient`'s Maildir under `root` with every folder; its path.
+
+    As root, what is created is owned by `root`'s owner (see `_owner`).
+    """
+    for folder in MAILDIR_FOLDERS:
+        _make_folder(root, maildir_path(root, recipient, folder))
+    return maildir_path(root, recipient)
+
+
+def maildir_user(recipient: str) -> str:
+    """The directory name of `recipient`'s mailbox under a maildir root.
+
+    The address itself (lower case) when it is a plain local@domain, which is also the
+    IMAP login name, so a server can find it as `<root>/%u`; anything else (`..`, `/`,
+    odd bytes) gets a hashed name and can never escape the root.
+    """
+    address = recipient.strip().strip("<>").lower()
+    if _SAFE_USER.fullmatch(address) and ".." not in address:
+        return address
+    return "_" + hashlib.sha256(address.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def maildir_path(root: Path, recipient: str, folder: str = INBOX) -> Path:
+    """`<root>/<maildir_user>/Maildir/` for INBOX, `.../Maildir/.Spam/` for Spam."""
+    base = root / maildir_user(recipient) / "Maildir"
+    sub = MAILDIR_FOLDERS.get(folder)
+    if sub is None:
+        raise ValueError(f"unknown folder {folder!r} ({', '.join(MAILDIR_FOLDERS)})")
+    return base / sub if sub else base
+
+
+def _owner(root: Path) -> tuple[int, int] | None:
+    """(uid, gid) new files take when we run as root: the root directory's owner.
+
+    As root the lab acts as a delivery agent running as the mailbox's owner, so the IMAP
+    server (which never reads mail as root) can read and index what was filed.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    stat = root.stat()
+    if stat.st_uid == 0:
+        return None
+    return stat.st_uid, stat.st_gid
+
+
+def _make_folder(root: Path, folder: Path) -> None:
+    owner = _owner(root)
+    # Parents first, each owned like the root: user dir, Maildir, then the folder.
+    relative = folder.relative_to(root)
+    current = root
+    for part in relative.parts:
+        current = current / part
+        _mkdir(current, owner)
+    for sub in ("tmp", "new", "cur"):
+        _mkdir(folder / sub, owner)
+
+
+def _mkdir(path: Path, owner: tuple[int, int] | None) -> None:
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    if owner is not None:
+        os.chown(path, *owner)
+
+
+def _write_all(root: Path, messages: list[StoredMessage]) -> None:
+    for message in messages:
+        try:
+            write_maildir_message(root, message)
+        except (OSError, ValueError) as exc:  # the in-memory copy is still filed
+            log.warning("lab mailbox: cannot write to the maildir: %s", exc)
+
+
+def write_maildir_message(root: Path, message: StoredMessage) -> Path:
+    """Write one filed copy into its Maildir folder: tmp/ first, then renamed into new/.
+
+    Returns:
+        The path in new/.
+    """
+    folder = maildir_path(root, message.recipient, message.folder)
+    _make_folder(root, folder)
+    now = time.time()
+    seconds = int(now)
+    unique = (
+        f"{seconds}.M{int((now - seconds) * 1_000_000)}P{os.getpid()}"
+        f"Q{next(_maildir_counter)}.mailscope-lab,S={len(message.data)}"
+    )
+    temporary = folder / "tmp" / unique
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(message.data)
+        if (owner := _owner(root)) is not None:
+            os.chown(temporary, *owner)
+        final = folder / "new" / unique
+        os.rename(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return final
 
 
 def _parse_headers(data: bytes) -> Any:

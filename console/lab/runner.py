@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from console.auth.resolver import ResolverContext
 from console.lab.ca import LabCA
@@ -20,6 +20,9 @@ from console.lab.postmaster_api import SNDS_HOST, PostmasterEmulator
 from console.lab.smtp import PROBE_DEMO_DOMAINS, LabSmtp
 from console.lab.zones import LabZones, load_lab_zones
 from console.services import ServiceMap
+
+if TYPE_CHECKING:
+    from console.lab.imap import LabImap
 
 T = TypeVar("T")
 
@@ -62,6 +65,9 @@ class Lab:
             (the benchmarks generate a thousand domains this way).
         silent: names the DNS server never answers.
         servfail: names the DNS server answers with SERVFAIL.
+        imap: also run Dovecot (where installed) over the good MX's mailboxes on
+            imap.good.test, for IMAP readback; off by default, so the demo and the
+            benchmarks pay for no extra process and no disk writes.
     """
 
     def __init__(
@@ -71,8 +77,11 @@ class Lab:
         extra_zones: Iterable[tuple[str, str]] = (),
         silent: Iterable[str] = SILENT_NAMES,
         servfail: Iterable[str] = SERVFAIL_NAMES,
+        imap: bool = False,
     ) -> None:
         self._dns_delay = dns_delay
+        self._want_imap = imap
+        self.imap: LabImap | None = None
         self._extra_zones = tuple(extra_zones)
         self._silent = tuple(silent)
         self._servfail = tuple(servfail)
@@ -168,6 +177,8 @@ class Lab:
         self.host_ports.update(self.smtp.host_ports)
         # The good MX files what it accepts, judged against the lab DNS (issue 6 readback).
         self.smtp.use_resolver(self.resolver)
+        if self._want_imap:
+            await self._start_imap(ca)
 
         # -- postmaster (issue 5): the Postmaster Tools v2 emulator, plain HTTP on loopback
         # (clients take `postmaster_endpoint`), and the SNDS host over TLS on its own port.
@@ -229,6 +240,22 @@ class Lab:
         assert self.gmail is not None, "the lab is not running"
         return self.postmaster.endpoint
 
+    async def _start_imap(self, ca: LabCA) -> None:
+        """Dovecot over the good MX's Maildirs, where it is installed (else `imap` stays None)."""
+        from console.lab.imap import LabImap
+
+        imap = LabImap(ca)
+        if not imap.available:
+            return
+        await imap.start_async()
+        self.imap = imap
+        self.register(imap.stop_async)
+        assert self.smtp is not None
+        mailbox = self.smtp.mx_handler.mailbox
+        assert mailbox is not None
+        mailbox.maildir_root = imap.maildir_root
+        self.host_ports.update(imap.service_ports)  # imap.good.test 993/143 -> real ports
+
     def describe(self) -> dict[str, Any]:
         """The lab's addresses, as `mailscope lab` prints them."""
         return {
@@ -247,4 +274,5 @@ class Lab:
                 "endpoint": self.postmaster.endpoint if self.gmail and self.postmaster else None,
                 "user": GMAIL_SEED_ADDRESS,
             },
+            "imap": {"url": self.imap.url() if self.imap else None},
         }

@@ -440,9 +440,9 @@ async def _read_back(
             target = parse_imap_url(kind)
             password = os.environ.get(IMAP_PASSWORD_ENV)
             if not password and lab is not None:
-                from console.lab.smtp import LAB_PASSWORD
+                from console.lab.imap import IMAP_PASSWORD
 
-                password = LAB_PASSWORD
+                password = IMAP_PASSWORD  # the lab's public demo account
             if not password:
                 raise MailscopeError("no IMAP password", f"set {IMAP_PASSWORD_ENV}")
             cafiles = tuple(
