@@ -547,3 +547,51 @@ def test_password_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_prompt_needs_a_terminal() -> None:
     assert prompt_password(LAB_USER, stream_is_tty=False) is None
+
+
+@pytest.fixture
+async def drops_mid_data() -> AsyncIterator[int]:
+    """A raw SMTP server that takes the envelope, says 354, then hangs up mid-message."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(b"220 drop.test ESMTP\r\n")
+            while line := await reader.readline():
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    writer.write(b"250-drop.test\r\n250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 go ahead\r\n")
+                    await writer.drain()
+                    await reader.read(64)  # a little of the message, then the line drops
+                    break
+                else:
+                    writer.write(b"250 OK\r\n")
+                await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_connection_dropped_mid_data_says_the_send_is_in_doubt(
+    ctx: ResolverContext, drops_mid_data: int
+) -> None:
+    result = await send(
+        ctx,
+        host="127.0.0.1",
+        port=drops_mid_data,
+        security="none",
+        recipients=["seed@drop.test"],
+        message=make_message("seed@drop.test", size=256 * 1024),
+    )
+    assert not result.accepted
+    assert result.error is not None
+    assert result.error.startswith("probably not sent: the connection failed during DATA")
+    assert "check the mailbox before resending" in result.error
+    assert result.transcript[-1].text == result.error
