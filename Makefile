@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/postmaster.py
 	$(BIN)/python bench/send.py
+	$(BIN)/python bench/bounce.py
+	$(BIN)/python bench/dmarc_report.py
 
 ## Regenerate screenshots/ from the demo lab.
 screenshots: $(STAMP)

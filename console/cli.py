@@ -22,7 +22,17 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
-COMMANDS = ("demo", "lab", "check", "spf", "probe", "postmaster", "send")
+COMMANDS = (
+    "demo",
+    "lab",
+    "check",
+    "spf",
+    "probe",
+    "postmaster",
+    "send",
+    "bounce",
+    "dmarc-report",
+)
 
 _EPILOG = """\
 exit status: 0 when nothing failed, 1 when a check failed (with --strict, also
@@ -86,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mailscope",
         description="A deliverability console for the terminal: will our mail reach the "
         "inbox, and if not, why?",
-        epilog="commands: demo, lab, check, spf, probe, postmaster, send "
+        epilog="commands: demo, lab, check, spf, probe, postmaster, send, bounce, dmarc-report "
         "(mailscope COMMAND --help)\n\n" + _EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -118,6 +128,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_send_arguments(send)
     _add_resolver_options(send)
+
+    bounce = commands.add_parser(
+        "bounce",
+        help="classify bounces: .eml, mbox, maildir, pasted SMTP replies, or - for stdin",
+        description="Read non-delivery reports (RFC 3464 and the non-standard ones of "
+        "Postfix, Exim, Sendmail, qmail, Microsoft, Gmail, Yahoo, Amazon SES, ...) and "
+        "pasted SMTP replies; classify each failed recipient (reason, hard or soft, "
+        "provider, the provider's meaning and the fix); group them by reason and "
+        "provider, most urgent first. Auto-replies and delay notices are not failures.",
+        epilog="exit status: 0 when no recipient failed, 1 when one did, 2 when an input "
+        "could not be read (the others are still processed) or for a usage error.",
+    )
+    from console.bounce.command import add_arguments as add_bounce_arguments
+
+    add_bounce_arguments(bounce)
+
+    dmarc_report = commands.add_parser(
+        "dmarc-report",
+        help="read DMARC aggregate reports (.xml, .xml.gz, .zip, a folder, - for stdin)",
+        description="Read DMARC aggregate (RUA) reports: sources by IP with their reverse "
+        "DNS, volumes, SPF and DKIM results and alignment, what failed and why, per "
+        "policy domain.",
+        epilog="exit status: 0 when every message passed DMARC, 1 when some failed, 2 when "
+        "no report could be read or for a usage error.",
+    )
+    from console.bounce.aggregate_command import add_arguments as add_dmarc_report_arguments
+
+    add_dmarc_report_arguments(dmarc_report)
+    _add_resolver_options(dmarc_report)
 
     demo = commands.add_parser("demo", help="open the console on the embedded lab")
     demo.add_argument("--config", type=Path, metavar="FILE", help="configuration file")
@@ -260,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "probe": _cmd_probe,
             "postmaster": _cmd_postmaster,
             "send": _cmd_send,
+            "bounce": _cmd_bounce,
+            "dmarc-report": _cmd_dmarc_report,
         }
         return handler[args.command](args)
     except KeyboardInterrupt:
@@ -323,7 +364,8 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 
     from console.lab import Lab
 
-    lab = Lab(dns_delay=max(0.0, args.dns_delay) / 1000).start()
+    # The headless lab is for trying things by hand: IMAP readback too, where Dovecot is.
+    lab = Lab(dns_delay=max(0.0, args.dns_delay) / 1000, imap=True).start()
     try:
         info = lab.describe()
         if args.json:
@@ -337,6 +379,12 @@ def _cmd_lab(args: argparse.Namespace) -> int:
             if info["cafile"]:
                 print(f"lab CA       {info['cafile']}")
             print("domains      " + " ".join(info["domains"]))
+            if info["gmail"]["endpoint"]:
+                print(f"Gmail API    {info['gmail']['endpoint']}   (user {info['gmail']['user']})")
+            if info["imap"]["url"]:
+                from console.lab.imap import IMAP_PASSWORD
+
+                print(f"IMAP         {info['imap']['url']}   (password {IMAP_PASSWORD})")
             print("Ctrl-C stops the lab.", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -587,9 +635,27 @@ def _cmd_send(args: argparse.Namespace) -> int:
     from console.auth.resolver import DEFAULT_TIMEOUT
     from console.lab import Lab
 
-    with Lab() as lab:
+    imap = (args.readback or "").startswith(("imap://", "imaps://"))
+    with Lab(imap=imap) as lab:
+        if imap and lab.imap is None:
+            from console.errors import MailscopeError
+            from console.lab.imap import dovecot_skip_reason
+
+            raise MailscopeError("no lab IMAP server", dovecot_skip_reason() or "not started")
         ctx = lab.resolver(timeout=args.timeout or config.timeout or DEFAULT_TIMEOUT)
         return run(args, config, ctx, lab)
+
+
+def _cmd_bounce(args: argparse.Namespace) -> int:
+    from console.bounce.command import run
+
+    return run(args, stdin=sys.stdin.buffer)
+
+
+def _cmd_dmarc_report(args: argparse.Namespace) -> int:
+    from console.bounce.aggregate_command import run
+
+    return run(args, lambda: _resolver_context(args, _load_config(args)), stdin=sys.stdin.buffer)
 
 
 if __name__ == "__main__":

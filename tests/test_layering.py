@@ -6,6 +6,21 @@ import subprocess
 import sys
 
 ENGINE_MODULES = [
+    "console.bounce.model",
+    "console.bounce.parse",
+    "console.bounce.classify",
+    "console.bounce.reader",
+    "console.bounce.campaign",
+    "console.bounce.command",
+    "console.bounce.aggregate",
+    "console.bounce.aggregate_input",
+    "console.bounce.aggregate_command",
+    "console.send.command",
+    "console.send.compare",
+    "console.send.gmail_api",
+    "console.send.imap",
+    "console.lab.imap",
+    "console.lab.gmail_api",
     "console.cli",
     "console.model",
     "console.output",
