@@ -207,12 +207,19 @@ def short_resolver_label(label: str) -> str:
 
 def known_binding_ids() -> set[str]:
     """Every binding id of the console's screens and panes (what `keymap` may name)."""
+    from console.panes.bounces import CsvExportScreen, OriginalMessageScreen, PasteScreen
+    from console.panes.send import ConfirmSendScreen
+
     classes: list[type] = [
         MailscopeApp,
         MainScreen,
         WelcomeScreen,
         DomainPickerScreen,
         ExportScreen,
+        ConfirmSendScreen,
+        PasteScreen,
+        CsvExportScreen,
+        OriginalMessageScreen,
         *(spec.load() for spec in PANES),
     ]
     ids: set[str] = set()

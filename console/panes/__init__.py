@@ -52,9 +52,16 @@ def _send() -> type[Pane]:
     return SendPane
 
 
+def _bounces() -> type[Pane]:
+    from console.panes.bounces import BouncesPane
+
+    return BouncesPane
+
+
 PANES: tuple[PaneSpec, ...] = (
     PaneSpec("auth", "Authentication", _auth),
     PaneSpec("ports", "Ports", _ports),
     PaneSpec("postmaster", "Postmaster", _postmaster),
     PaneSpec("send", "Send", _send),
+    PaneSpec("bounces", "Bounces", _bounces),
 )
