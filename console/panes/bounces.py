@@ -51,6 +51,7 @@ from console.bounce.model import (
 from console.bounce.reader import analyse, analyse_bytes, iter_inputs, raw_message
 from console.config import Profile
 from console.panes.base import Pane, notify_text
+from console.panes.export_dialog import export_target
 from widgets.bounce_detail import BounceDetail, NotCounted, check_words
 from widgets.bounce_groups import BounceGroups
 from widgets.bounce_messages import BounceMessages
@@ -298,21 +299,10 @@ class CsvExportScreen(ModalScreen[Path | None]):
     @on(Input.Submitted, "#bounces-export-path")
     @on(Button.Pressed, "#bounces-export-save")
     def _save(self) -> None:
-        text = self.query_one("#bounces-export-path", Input).value.strip()
-        note = self.query_one("#bounces-export-note", Static)
-        if not text:
-            note.update("Give a file name.")
-            return
-        path = Path(text).expanduser()
-        if path.is_dir():
-            note.update(literal(f"{path} is a directory; give a file name."))
-            return
-        if not path.parent.is_dir():
-            note.update(literal(f"{path.parent} is not a folder."))
-            return
-        if path.exists() and self._confirmed != path:
-            self._confirmed = path
-            note.update(literal(f"{path.name} exists: save again to replace it."))
+        text = self.query_one("#bounces-export-path", Input).value
+        path, problem, self._confirmed = export_target(text, self._confirmed)
+        if path is None:
+            self.query_one("#bounces-export-note", Static).update(literal(problem))
             return
         self.dismiss(path)
 

@@ -26,6 +26,26 @@ class ExportRequest:
     fmt: str
 
 
+def export_target(text: str, warned: Path | None) -> tuple[Path | None, str, Path | None]:
+    """Where an export dialog may write: (path, "", None), or (None, what to say, warned).
+
+    An existing file is replaced only when the same name is saved twice in a row:
+    `warned` is the name the dialog last warned about, and the third item is the name to
+    remember for the next save (None when nothing needs confirming).
+    """
+    text = text.strip()
+    if not text:
+        return None, "Give a file name.", None
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return None, f"{path} is a directory; give a file name.", None
+    if not path.parent.is_dir():
+        return None, f"{path.parent} is not a folder.", None
+    if path.exists() and warned != path:
+        return None, f"{path.name} exists: save again to replace it.", path
+    return path, "", None
+
+
 class ExportScreen(ModalScreen[ExportRequest | None]):
     """Path input (default in the current directory), format choice, save or cancel.
 
@@ -77,18 +97,10 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
     @on(Input.Submitted, "#export-path")
     @on(Button.Pressed, "#export-save")
     def _save(self) -> None:
-        text = self.query_one("#export-path", Input).value.strip()
-        note = self.query_one("#export-note", Static)
-        if not text:
-            note.update("Give a file name.")
-            return
-        path = Path(text).expanduser()
-        if path.is_dir():
-            note.update(literal(f"{path} is a directory; give a file name."))
-            return
-        if path.exists() and self._confirmed != path:
-            self._confirmed = path
-            note.update(literal(f"{path.name} exists: save again to replace it."))
+        text = self.query_one("#export-path", Input).value
+        path, problem, self._confirmed = export_target(text, self._confirmed)
+        if path is None:
+            self.query_one("#export-note", Static).update(literal(problem))
             return
         self.dismiss(ExportRequest(path, self._format()))
 
