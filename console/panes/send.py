@@ -331,6 +331,19 @@ def defaults_for(domain: str | None, profile: Profile | None, *, lab: bool) -> C
     )
 
 
+def combined_transcript(results: dict[str, SendResult]) -> list[TranscriptLine]:
+    """The SMTP conversation, then the Gmail API's requests under a heading of their own."""
+    lines: list[TranscriptLine] = []
+    for via in ("smtp", "gmail-api"):
+        result = results.get(via)
+        if result is None or not result.transcript:
+            continue
+        if lines or via != "smtp":
+            lines.append(TranscriptLine("*", f"-- {PATH_NAMES[via]} --", 0.0))
+        lines.extend(result.transcript)
+    return lines
+
+
 def lint_summary(findings: list[Finding]) -> Content:
     """`✖ FAIL 1  ▲ WARN 2` or `✔ PASS  nothing to fix`."""
     counts: dict[Status, int] = {}
@@ -1000,9 +1013,10 @@ class SendPane(Pane):
         if result.via == "smtp" or self.result is None or self.result.via != "smtp":
             self.result = result
         self.query_one(SendResultView).show(result)
-        if result.via == "smtp" or "smtp" not in self.results:
-            empty = "Nothing was said: no connection was made."
-            self.query_one(TranscriptLog).show(result.transcript, empty_text=empty)
+        self.query_one(TranscriptLog).show(
+            combined_transcript(self.results),
+            empty_text="Nothing was said: no connection was made.",
+        )
         self._show_status()
         self._arrange()
         self.refresh_bindings()

@@ -127,6 +127,10 @@ async def test_cancel_sends_nothing_and_confirm_sends_once(make_app, lab: Lab, o
         transcript = pane.query_one("#send-transcript").plain  # type: ignore[attr-defined]
         assert "AUTH PLAIN [credentials redacted]" in transcript
         assert "lab-password" not in transcript
+        # The API's requests follow the SMTP conversation, the token never shown.
+        assert "-- the Gmail API --" in transcript
+        assert "/gmail/v1/users/me/messages/send" in transcript
+        assert "lab-access-token" not in transcript
         # Both copies were read back from the lab's mailbox and compared.
         comparison = pane.comparison
         assert comparison is not None
