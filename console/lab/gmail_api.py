@@ -38,7 +38,8 @@ good.test's SPF nor its DKIM aligns with fails DMARC, and lands in Spam under
 p=quarantine or p=reject, as it would at a real receiver.
 
 Readback: list and get serve the lab mailbox's stored copies for the account's address
-(labels INBOX or SPAM, with UNREAD) plus what the account sent (label SENT), newest first.
+(labels INBOX with the Primary tab's CATEGORY_PERSONAL, or SPAM, with UNREAD) plus what
+the account sent (label SENT), newest first.
 `q` understands `in:inbox|spam|sent|anywhere`, `is:spam`, `label:`, `rfc822msgid:`,
 `from:`, `to:`, `subject:`, `newer_than:`, `-` negation and free text (matched against
 the whole message, headers included, so a test id in `X-Mailscope-Test` is found;
@@ -486,10 +487,14 @@ class GmailEmulator:
             label = "SPAM" if copy.folder == SPAM else "INBOX"
             if copy.folder not in (SPAM, INBOX):
                 label = copy.folder.upper()
+            # Gmail files every inbox message under a tab; the lab's test mail is Primary.
+            labels = (
+                (label, "UNREAD", "CATEGORY_PERSONAL") if label == "INBOX" else (label, "UNREAD")
+            )
             entries.append(
                 _Entry(
                     _message_id(copy.received_at, index),
-                    (label, "UNREAD"),
+                    labels,
                     copy.data,
                     _ms(copy.received_at),
                     1000 + index,

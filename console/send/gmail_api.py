@@ -13,28 +13,45 @@ or `lab_credentials()`).
   `get(format=raw)`, polled until the copy arrives; analysed by
   `console.send.readback.analyse_delivery` with the folder its labels say.
 
-googleapiclient blocks: each call runs in a thread under `asyncio.timeout`. Every
-failure becomes one line that says what to do (sign in again, grant the missing scope,
-wait for the quota); `send_gmail_api` never raises, `fetch_delivery_gmail` raises only
-`GmailApiError`. A send is never retried: a lost answer may hide a sent message.
+googleapiclient blocks: each call runs in a thread under `asyncio.timeout`; when the
+time is up, the call's sockets are shut down so the thread ends too (a slow-drip
+server cannot keep it, or the program's exit, waiting). Every failure becomes one line
+that says what to do (sign in again, grant the missing scope, wait for the quota);
+`send_gmail_api` never raises, `fetch_delivery_gmail` raises only `GmailApiError`.
+
+The endpoint is not trusted further than it must be: redirects are never followed (a
+token must not travel to another host, a message must not be posted twice), an answer
+is read up to `MAX_RESPONSE` bytes (compressed or not), and a send is never retried,
+not even by httplib2 on a dropped connection: a lost answer may hide a sent message.
+Secrets (access and refresh tokens, client secrets, service-account keys and the JWT
+assertions made from them) are scrubbed from every line shown and, while a call runs,
+from the records of the Google client's and httplib2's loggers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import contextlib
 import email.parser
 import email.policy
 import email.utils
+import http.client
 import json
+import logging
+import re
+import socket
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from console.errors import MailscopeError
+from console.literal import printable
 from console.ports.model import TranscriptLine
 from console.send.guard import SendGuard
 from console.send.readback import Delivery, analyse_delivery
@@ -59,12 +76,33 @@ POLL_FIRST = 0.2
 POLL_MAX = 2.0
 """Readback polls start fast (the lab files at once) and back off to spare the quota."""
 
+MAX_RESPONSE = 50 * 1024 * 1024
+"""Bytes of one HTTP answer read, after decompression: a MAX_MESSAGE message as
+base64url inside JSON (`get(format=raw)`) fits; a larger or endless answer is cut off."""
+
 LIST_PAGE = 10
 REDACTED = "[redacted]"
+
+CATEGORIES: dict[str, str] = {
+    "CATEGORY_PERSONAL": "Primary",
+    "CATEGORY_PROMOTIONS": "Promotions",
+    "CATEGORY_SOCIAL": "Social",
+    "CATEGORY_UPDATES": "Updates",
+    "CATEGORY_FORUMS": "Forums",
+}
+"""Gmail's inbox tabs by system label. A tab is a content category, never spam."""
+
+LOGGERS: tuple[str, ...] = ("googleapiclient", "google", "google_auth_httplib2", "httplib2")
+"""Loggers (and their children) whose records are scrubbed while a call runs."""
 LOGIN_HINT = "sign in again (the token expired or was revoked)"
 
 _REASON_PHRASES = {
     200: "OK",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -80,7 +118,7 @@ class GmailApiError(MailscopeError):
     """A Gmail API call failed; `kind` is a stable category, the message one line.
 
     Kinds: `auth`, `scope`, `permission`, `precondition`, `rate-limit`, `bad-request`,
-    `not-found`, `server`, `timeout`, `network`, `malformed`, `config`.
+    `not-found`, `server`, `timeout`, `network`, `malformed`, `config`, `redirect`.
     """
 
     def __init__(self, kind: str, msg: str) -> None:
@@ -105,20 +143,122 @@ def _safe_url(uri: str) -> str:
         return "(unreadable URL)"
 
 
-class _Exchange:
-    """The transcript of one call: every HTTP request's method, URL and status line."""
+_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
+    ),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+    re.compile(r"(?i)(\bBearer\s+)[^\s\"',;]+"),
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|id_token|client_secret|assertion|private_key|"
+        r"token)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
+    ),
+    re.compile(r"\bya29\.[A-Za-z0-9_.-]+"),
+)
+"""Secret shapes scrubbed wherever they appear: PEM private keys, JWTs (service-account
+assertions), bearer tokens, token fields in JSON or forms, Google access tokens."""
 
-    def __init__(self, secrets: list[str]) -> None:
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """`text` without `secrets` (as sent, and base64-encoded) or any secret-shaped token."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True):
+        for form in (secret, base64.b64encode(secret.encode()).decode(), json.dumps(secret)[1:-1]):
+            text = text.replace(form, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
+    return text
+
+
+def _secrets_of(credentials: Any) -> list[str]:
+    """The credentials' secrets as they are now (a refresh replaces the access token)."""
+    found = []
+    for name in (
+        "token",
+        "refresh_token",
+        "client_secret",
+        "_refresh_token",
+        "_client_secret",
+        "_private_key",
+        "_private_key_pkcs8_pem",
+    ):
+        value = getattr(credentials, name, None)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str):
+            found.append(value)
+    return found
+
+
+def _load_client() -> None:
+    """Import the Google client now: its loggers must exist when the filters go on."""
+    import google.oauth2._client  # noqa: F401
+    import google_auth_httplib2  # noqa: F401
+    import googleapiclient.discovery
+    import googleapiclient.http
+    import googleapiclient.model  # noqa: F401
+    import httplib2  # noqa: F401
+
+
+class _ScrubFilter(logging.Filter):
+    """Rewrites a log record's message (and traceback) without the call's secrets."""
+
+    def __init__(self, secrets: Callable[[], list[str]]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        record.msg, record.args = redact(message, self.secrets()), None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = redact(text, self.secrets()), None
+        return True
+
+
+@contextlib.contextmanager
+def scrubbed_logs(
+    secrets: Callable[[], list[str]], names: Sequence[str] = LOGGERS
+) -> Iterator[None]:
+    """While inside, records of the `names` loggers and their children lose every secret.
+
+    A filter on a logger sees only the records made on that very logger, so it goes on
+    each existing one under those names (the Google client creates its loggers at import).
+    """
+    scrub = _ScrubFilter(secrets)
+    loggers = [logging.getLogger(name) for name in names]
+    for name, existing in list(logging.root.manager.loggerDict.items()):
+        if isinstance(existing, logging.Logger) and any(
+            name == prefix or name.startswith(prefix + ".") for prefix in names
+        ):
+            loggers.append(existing)
+    for logger in loggers:
+        logger.addFilter(scrub)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(scrub)
+
+
+class _Exchange:
+    """The transcript of one call, and the sockets it opened (shut down on timeout)."""
+
+    def __init__(self, credentials: Any) -> None:
         self.started = time.perf_counter()
         self.lines: list[TranscriptLine] = []
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self.credentials = credentials
+        self.initial = _secrets_of(credentials)
+        self.connections: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
+    def secrets(self) -> list[str]:
+        return [*self.initial, *_secrets_of(self.credentials)]
+
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            for form in (secret, base64.b64encode(secret.encode()).decode()):
-                text = text.replace(form, REDACTED)
-        return text
+        return redact(text, self.secrets())
 
     def add(self, direction: str, text: str) -> None:
         line = TranscriptLine(
@@ -131,19 +271,142 @@ class _Exchange:
         with self._lock:
             return list(self.lines)
 
+    def opened(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self.connections.append(connection)
+
+    def abort(self) -> None:
+        """Shut down every socket of the call: a thread blocked reading one returns."""
+        with self._lock:
+            connections = list(self.connections)
+        for connection in connections:
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+class ResponseTooLarge(Exception):
+    """The endpoint's answer exceeded MAX_RESPONSE bytes (as sent, or decompressed)."""
+
+
+class NotResent(Exception):
+    """A connection dropped after a non-idempotent request went out: not sent again."""
+
+
+def _limit() -> int:
+    return MAX_RESPONSE
+
+
+class _CappedResponse(http.client.HTTPResponse):
+    """An HTTP answer read in bounded pieces, decompressed here within the same bound.
+
+    httplib2 reads the whole body with `read()` and would inflate gzip or deflate itself;
+    this does both up to `MAX_RESPONSE` and drops Content-Encoding, so it never does.
+    """
+
+    def read(self, amt: int | None = None) -> bytes:
+        if amt is not None:
+            return super().read(amt)
+        limit = _limit()
+        declared = self.getheader("content-length")
+        if declared and declared.strip().isdigit() and int(declared) > limit:
+            raise ResponseTooLarge(f"the answer announces {int(declared)} bytes")
+        pieces: list[bytes] = []
+        size = 0
+        while True:
+            piece = super().read(64 * 1024)
+            if not piece:
+                break
+            size += len(piece)
+            if size > limit:
+                raise ResponseTooLarge(f"the answer is over {limit} bytes")
+            pieces.append(piece)
+        data = b"".join(pieces)
+        encoding = (self.getheader("content-encoding") or "").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate", "zlib"):
+            data = _inflate(data, limit)
+            del self.msg["content-encoding"]
+        return data
+
+
+def _inflate(data: bytes, limit: int) -> bytes:
+    for wbits in (47, -15):  # gzip or zlib (auto), then raw deflate
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(data, limit + 1)
+        except zlib.error:
+            continue
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise ResponseTooLarge(f"the answer inflates to over {limit} bytes")
+        return out
+    raise ResponseTooLarge("the answer claims compression but does not decompress")
+
+
+def _connection_types(exchange: _Exchange) -> dict[str, type]:
+    """httplib2 connection classes that cap answers, never re-send a POST, never print."""
+    import httplib2
+
+    def mixin(base: type) -> type:
+        class Connection(base):  # type: ignore[misc, valid-type]
+            response_class = _CappedResponse
+            _unanswered = False
+
+            def connect(self) -> None:
+                super().connect()
+                exchange.opened(self)
+
+            def set_debuglevel(self, level: int) -> None:
+                """httplib2.debuglevel would print headers, the bearer token with them."""
+
+            def request(self, method: str, url: str, *args: Any, **kw: Any) -> None:
+                if self._unanswered:
+                    raise NotResent("the connection dropped before the answer")
+                self._unanswered = method.upper() not in ("GET", "HEAD", "OPTIONS")
+                super().request(method, url, *args, **kw)
+
+            def getresponse(self) -> http.client.HTTPResponse:
+                response = super().getresponse()
+                self._unanswered = False
+                return response
+
+        return Connection
+
+    return {
+        "http": mixin(httplib2.HTTPConnectionWithTimeout),
+        "https": mixin(httplib2.HTTPSConnectionWithTimeout),
+    }
+
 
 def _recording_http(exchange: _Exchange, timeout: float, cafile: str | None) -> Any:
-    """An httplib2.Http that writes each request and answer's first line to `exchange`."""
+    """An httplib2.Http that writes each request and answer's first line to `exchange`,
+    follows no redirect and reads answers through `_connection_types`."""
     import httplib2
+
+    types = _connection_types(exchange)
 
     class RecordingHttp(httplib2.Http):
         def request(
-            self, uri: str, method: str = "GET", body: Any = None, *args: Any, **kw: Any
+            self,
+            uri: str,
+            method: str = "GET",
+            body: Any = None,
+            headers: Any = None,
+            redirections: int = 0,
+            connection_type: Any = None,
         ) -> tuple[Any, bytes]:
             size = len(body) if isinstance(body, bytes | str) else 0
             exchange.add("C", f"{method} {_safe_url(uri)}" + (f" ({size} bytes)" if size else ""))
+            scheme = urlsplit(uri).scheme.lower()
             try:
-                response, content = super().request(uri, method, body, *args, **kw)
+                response, content = super().request(
+                    uri,
+                    method,
+                    body,
+                    headers,
+                    redirections=0,
+                    connection_type=types.get(scheme, connection_type),
+                )
             except Exception as exc:
                 exchange.add("*", f"no answer: {_first_line(exc)}")
                 raise
@@ -151,10 +414,25 @@ def _recording_http(exchange: _Exchange, timeout: float, cafile: str | None) -> 
             reason = _REASON_PHRASES.get(status, "")
             _, message = _google_error(content) if status >= 400 else (None, None)
             text = f"{status} {reason}".strip() + (f": {message}" if message else "")
-            exchange.add("S", text)
+            if 300 <= status < 400:
+                text += f" (redirect to {_location_host(response)}: not followed)"
+            exchange.add("S", printable(text))
             return response, content
 
-    return RecordingHttp(timeout=timeout, ca_certs=cafile)
+    http = RecordingHttp(timeout=timeout, ca_certs=cafile)
+    http.follow_redirects = False  # never carry a token or a message to another host
+    http.follow_all_redirects = False
+    http.forward_authorization_headers = False
+    return http
+
+
+def _location_host(response: Any) -> str:
+    try:
+        location = str(response.get("location") or "")
+        host = urlsplit(location).hostname
+    except (ValueError, AttributeError):
+        host = None
+    return printable(host[:100]) if host else "nowhere stated"
 
 
 def _service(credentials: Any, endpoint: str | None, timeout: float, http: Any) -> Any:
@@ -216,6 +494,20 @@ def translate(exc: BaseException, what: str, scope: str) -> GmailApiError:
         return exc
     if isinstance(exc, HttpError):
         return _from_http_error(exc, what, scope)
+    if isinstance(exc, ResponseTooLarge):
+        return GmailApiError(
+            "malformed",
+            f"{what}: the endpoint's answer is larger than {MAX_RESPONSE // 1_048_576} MiB "
+            "(or inflates past it); it was cut off",
+        )
+    if isinstance(exc, NotResent):
+        if what == "send":
+            return GmailApiError(
+                "network",
+                "send: the connection dropped after the message went out and before Gmail "
+                "answered; it may have been sent: check the Sent folder before sending again",
+            )
+        return GmailApiError("network", f"{what}: the connection dropped before the answer")
     translated = translate_postmaster(exc, what)
     message = translated.msg.replace("mailscope postmaster --login", "sign in again")
     if translated.kind == "auth":
@@ -228,6 +520,12 @@ def _from_http_error(exc: Any, what: str, scope: str) -> GmailApiError:
     reason, message = _google_error(exc.content)
     detail = f" ({message})" if message else ""
     short = scope.rsplit("/", 1)[-1]
+    if 300 <= status < 400:
+        return GmailApiError(
+            "redirect",
+            f"{what}: the endpoint redirected (HTTP {status}) to {_location_host(exc.resp)}; "
+            "redirects are never followed: point the endpoint at the API itself",
+        )
     if status == 401:
         return GmailApiError("auth", f"{what}: the token was refused{detail}; {LOGIN_HINT}")
     if status == 403 and reason in ("insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"):
@@ -335,7 +633,8 @@ async def send_gmail_api(
         if refusal:
             result.error = refusal
             return result
-    exchange = _Exchange(_secrets_of(credentials))
+    await asyncio.to_thread(_load_client)
+    exchange = _Exchange(credentials)
     started = time.perf_counter()
     raw = base64.urlsafe_b64encode(message).decode("ascii")
 
@@ -348,16 +647,29 @@ async def send_gmail_api(
         return answer, (time.perf_counter() - sent) * 1000
 
     try:
-        async with asyncio.timeout(timeout):
-            answer, request_ms = await asyncio.to_thread(call)
+        with scrubbed_logs(exchange.secrets):
+            async with asyncio.timeout(timeout):
+                answer, request_ms = await asyncio.to_thread(call)
     except TimeoutError:
+        exchange.abort()
         exchange.add("*", f"no answer within {timeout:g} s")
-        result.error = f"send: no answer from the Gmail API within {timeout:g} s"
+        result.error = (
+            f"send: no answer from the Gmail API within {timeout:g} s; it may "
+            "have been sent: check the Sent folder before sending again"
+        )
+    except asyncio.CancelledError:
+        exchange.abort()
+        raise
     except Exception as exc:
-        result.error = exchange.scrub(translate(exc, "send", SEND_SCOPE).msg)
+        result.error = printable(exchange.scrub(translate(exc, "send", SEND_SCOPE).msg))
     else:
         result.timings_ms["request"] = request_ms
-        if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
+        if not isinstance(answer, dict):
+            result.error = (
+                "send: the answer is not the Gmail API's (not a JSON object); the message "
+                "may have been sent: check the Sent folder"
+            )
+        elif not isinstance(answer.get("id"), str):
             result.error = "send: the Gmail API answered without a message id"
         else:
             labels = answer.get("labelIds") or []
@@ -372,26 +684,31 @@ async def send_gmail_api(
     return result
 
 
-def _secrets_of(credentials: Any) -> list[str]:
-    found = []
-    for name in ("token", "refresh_token", "client_secret", "_refresh_token", "_client_secret"):
-        value = getattr(credentials, name, None)
-        if isinstance(value, str):
-            found.append(value)
-    return found
-
-
 # -- readback -------------------------------------------------------------------------------
 
 
-def _folder(labels: list[str]) -> str | None:
-    if "SPAM" in labels:
-        return "Spam"
-    if "INBOX" in labels:
-        return "INBOX"
-    if "TRASH" in labels:
-        return "Trash"
-    return None
+def placement(labels: Sequence[str]) -> tuple[str | None, str | None]:
+    """(folder, category) of a copy by its Gmail labels; (None, None) when it is not a
+    received copy: a draft, or the account's own SENT copy.
+
+    SPAM is Spam, TRASH Trash, INBOX the inbox with its tab (CATEGORY_PROMOTIONS is the
+    Promotions tab: the inbox, not spam). A received copy in neither (a filter archived
+    it) is `Archived`, with its category. A message sent to the account itself carries
+    SENT and INBOX: it counts as received.
+    """
+    present = {str(label).upper() for label in labels}
+    if "DRAFT" in present:
+        return None, None
+    category = next((name for label, name in CATEGORIES.items() if label in present), None)
+    if "SPAM" in present:
+        return "Spam", None
+    if "TRASH" in present:
+        return "Trash", None
+    if "INBOX" in present:
+        return "INBOX", category
+    if "SENT" in present:
+        return None, None
+    return "Archived", category
 
 
 def _header(data: bytes, name: str) -> str | None:
@@ -404,10 +721,13 @@ def _header(data: bytes, name: str) -> str | None:
     return "".join(str(value).split()) if value is not None else None
 
 
+def _bare_id(message_id: str) -> str:
+    return "".join(message_id.split()).strip("<>").replace('"', "")
+
+
 def _query(test_id: str | None, message_id: str | None) -> str:
     if message_id:
-        target = "".join(message_id.split()).strip("<>").replace('"', "")
-        return f"rfc822msgid:{target} in:anywhere"
+        return f"rfc822msgid:{_bare_id(message_id)} in:anywhere"
     assert test_id is not None
     return f'"{test_id.replace(chr(34), "")}" in:anywhere'
 
@@ -424,19 +744,22 @@ async def fetch_delivery_gmail(
     user_id: str = "me",
     cafile: str | None = None,
     sleep: Callable[[float], Any] = asyncio.sleep,
+    authserv_ids: Sequence[str] = (),
 ) -> Delivery | None:
     """Find the delivered copy in the Gmail account of `credentials` and analyse it.
 
-    Searches `rfc822msgid:<message_id>` (what Gmail's search reliably finds) or, without
-    a Message-ID, the test id as text (the lab matches its X-Mailscope-Test header; real
-    Gmail only indexes the subject and body), in every folder. The account's own SENT
-    copy is skipped: only a received copy (INBOX, Spam) has the receiver's verdicts.
-    With both ids, a copy must carry `X-Mailscope-Test: test_id` too.
+    Searches `rfc822msgid:<message_id>` first: Gmail's search does not index custom
+    headers, so the Message-ID is what finds the copy at Google. Without a Message-ID,
+    the test id is searched as text (the lab matches its X-Mailscope-Test header; real
+    Gmail finds it only if the subject or body holds it). Spam and Trash are searched
+    too (`in:anywhere`, `includeSpamTrash`). The account's own SENT copy and drafts are
+    skipped: only a received copy has the receiver's verdicts. A copy must carry the
+    Message-ID searched for and, with both ids, `X-Mailscope-Test: test_id` too.
 
     Args:
         credentials: google-auth credentials with gmail.readonly (or a wider scope).
         test_id: the X-Mailscope-Test value.
-        message_id: the Message-ID header of the sent message.
+        message_id: the Message-ID header of the sent message (preferred).
         endpoint: a root URL instead of Google's (the lab's `Lab.gmail_endpoint`).
         wait: seconds to keep polling for the copy to arrive.
         timeout: seconds each API call may take.
@@ -444,19 +767,23 @@ async def fetch_delivery_gmail(
         user_id: `me` or the account's address.
         cafile: an extra CA bundle for an https endpoint.
         sleep: the pause between polls (tests may pass a no-op).
+        authserv_ids: the receiver's authserv-ids (`mx.google.com`): when given, only
+            their Authentication-Results are believed (`analyse_delivery`).
 
     Returns:
-        The Delivery (folder INBOX or Spam from the labels), or None when nothing
-        arrived within `wait`.
+        The Delivery (folder INBOX, Spam, Trash or Archived, and the inbox tab as its
+        category, from the labels), or None when nothing arrived within `wait`.
 
     Raises:
         GmailApiError: one line: neither id given, the token refused, a missing scope,
-            the quota spent, no answer within `timeout`.
+            the quota spent, no answer within `timeout`, an answer that is not Gmail's.
     """
     if not (test_id or message_id):
         raise GmailApiError("config", "readback needs the test id or the Message-ID to look for")
     query = _query(test_id, message_id)
-    exchange = _Exchange(_secrets_of(credentials))
+    wanted_id = _bare_id(message_id) if message_id else None
+    await asyncio.to_thread(_load_client)
+    exchange = _Exchange(credentials)
     holder: dict[str, Any] = {}
     seen: set[str] = set()
 
@@ -466,22 +793,43 @@ async def fetch_delivery_gmail(
             holder["service"] = _service(credentials, endpoint, timeout, http)
         return holder["service"]
 
-    def look() -> tuple[bytes, list[str]] | None:
+    def malformed(what: str) -> GmailApiError:
+        return GmailApiError("malformed", f"readback: the Gmail API answered {what}")
+
+    def look() -> tuple[bytes, str, str | None] | None:
         messages = service().users().messages()
-        answer = messages.list(userId=user_id, q=query, maxResults=LIST_PAGE).execute(num_retries=1)
-        for item in (answer or {}).get("messages") or []:
+        answer = messages.list(
+            userId=user_id, q=query, maxResults=LIST_PAGE, includeSpamTrash=True
+        ).execute(num_retries=1)
+        if not isinstance(answer, dict):
+            raise malformed("a list that is not a JSON object")
+        items = answer.get("messages") or []
+        if not isinstance(items, list):
+            raise malformed("a list without a list of messages")
+        for item in items[:LIST_PAGE]:
             ident = item.get("id") if isinstance(item, dict) else None
             if not isinstance(ident, str) or ident in seen:
                 continue
             got = messages.get(userId=user_id, id=ident, format="raw").execute(num_retries=1)
-            labels = [str(label) for label in got.get("labelIds") or []]
+            if not isinstance(got, dict):
+                raise malformed("a message that is not a JSON object")
+            labels = got.get("labelIds") or []
+            labels = [str(label) for label in labels] if isinstance(labels, list) else []
             raw = got.get("raw")
             if not isinstance(raw, str):
-                raise GmailApiError("malformed", "readback: a message came without its raw form")
-            if _folder(labels) is None:  # the SENT copy, a draft: not a received copy
+                raise malformed("a message without its raw form")
+            folder, category = placement(labels)
+            if folder is None:  # the SENT copy, a draft: not a received copy
                 seen.add(ident)
                 continue
-            data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+            try:
+                data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+            except (binascii.Error, ValueError):
+                raise malformed("a raw form that is not base64url") from None
+            found_id = _header(data, "Message-ID")
+            if wanted_id is not None and (found_id or "").strip("<>") != wanted_id:
+                seen.add(ident)  # search matched loosely: not the message sent
+                continue
             if (
                 test_id
                 and message_id
@@ -489,29 +837,39 @@ async def fetch_delivery_gmail(
             ):
                 seen.add(ident)
                 continue
-            return data, labels
+            return data, folder, category
         return None
 
     deadline = time.monotonic() + max(0.0, wait)
     pause = POLL_FIRST
-    while True:
-        try:
-            async with asyncio.timeout(timeout):
-                found = await asyncio.to_thread(look)
-        except TimeoutError:
-            raise GmailApiError(
-                "timeout", f"readback: no answer from the Gmail API within {timeout:g} s"
-            ) from None
-        except GmailApiError:
-            raise
-        except Exception as exc:
-            error = translate(exc, "readback", READONLY_SCOPE)
-            raise GmailApiError(error.kind, exchange.scrub(error.msg)) from None
-        if found is not None:
-            data, labels = found
-            return analyse_delivery(data, sent_at=sent_at, folder=_folder(labels))
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        await sleep(min(pause, remaining))
-        pause = min(pause * 2, POLL_MAX)
+    try:
+        with scrubbed_logs(exchange.secrets):
+            while True:
+                try:
+                    async with asyncio.timeout(timeout):
+                        found = await asyncio.to_thread(look)
+                except TimeoutError:
+                    raise GmailApiError(
+                        "timeout", f"readback: no answer from the Gmail API within {timeout:g} s"
+                    ) from None
+                except GmailApiError as exc:
+                    raise GmailApiError(exc.kind, printable(exchange.scrub(exc.msg))) from None
+                except Exception as exc:
+                    error = translate(exc, "readback", READONLY_SCOPE)
+                    raise GmailApiError(error.kind, printable(exchange.scrub(error.msg))) from None
+                if found is not None:
+                    data, folder, category = found
+                    return analyse_delivery(
+                        data,
+                        sent_at=sent_at,
+                        folder=folder,
+                        category=category,
+                        authserv_ids=authserv_ids,
+                    )
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                await sleep(min(pause, remaining))
+                pause = min(pause * 2, POLL_MAX)
+    finally:
+        exchange.abort()  # a thread still reading after a timeout or a cancel ends now

@@ -16,21 +16,31 @@ BODY.PEEK[] of the newest match, again until found or `wait` runs out; LOGOUT.
 Every step has a deadline. Anything that goes wrong (a wrong password, an untrusted
 certificate, a refused or silent server) is a MailscopeError with a one-line message,
 from which the password is scrubbed; the password is never logged (aioimaplib's debug
-log of LOGIN is given the exact form to mask).
+log of LOGIN is given the exact form to mask, and while a readback runs a filter on
+aioimaplib's logger scrubs it from every record, should a server echo it back).
+
+The server is not trusted: an answer to one command is read up to `MAX_RESPONSE` bytes
+and a line up to `MAX_LINE`; a greeting other than OK or PREAUTH ends the session; a
+connection closed mid-answer ends the step at once, not at its deadline; and a FETCH
+that answers for another UID, or with a message that lacks the header searched for, is
+refused rather than analysed as the test message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.parser
+import email.policy
 import ipaddress
+import logging
 import os
 import re
 import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypeVar
@@ -85,6 +95,16 @@ _LIST_LINE = re.compile(rb'^\((?P<flags>[^)]*)\)\s+(?:"(?:[^"\\]|\\.)*"|NIL)\s+(
 _LITERAL = re.compile(rb"\{(\d+)\}$")
 _POLL_SECONDS = 0.25
 _MAX_LINE = 8192
+"""Bytes of one line read by hand before TLS (greeting, STARTTLS reply)."""
+
+MAX_LINE = 1024 * 1024
+"""Bytes of one response line (outside a literal) aioimaplib may buffer."""
+
+MAX_RESPONSE = 50 * 1024 * 1024
+"""Bytes a server may send in answer to one command (a FETCH holds the whole message)."""
+
+_UID = re.compile(rb"\bUID\s+(\d+)", re.IGNORECASE)
+_LINES_PER_FEED = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,16 +230,51 @@ def imap_password_from_env(var: str = IMAP_PASSWORD_ENV) -> str | None:
 
 
 class _Scrubber:
-    """Removes the password, in the forms it is sent, from any text shown."""
+    """Removes the password, in the forms it is sent or logged, from any text shown."""
 
     def __init__(self, password: str) -> None:
-        self.forms = sorted({password, quoted(password)} - {""}, key=len, reverse=True)
+        forms = {password, quoted(password)} - {""}
+        # aioimaplib logs bytes with %s: repr() escapes a backslash, a quote, non-ASCII.
+        forms |= {repr(form.encode("utf-8", "replace"))[2:-1] for form in set(forms)}
+        self.forms = sorted(forms, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for form in self.forms:
             if len(form) >= 3:
                 text = text.replace(form, "[redacted]")
         return text
+
+
+class _LogScrubber(logging.Filter):
+    """Scrubs the password from aioimaplib's records (it logs what servers send)."""
+
+    def __init__(self, scrub: _Scrubber) -> None:
+        super().__init__()
+        self.scrub = scrub
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        record.msg, record.args = self.scrub(message), None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = self.scrub(text), None
+        return True
+
+
+@contextlib.contextmanager
+def _scrubbed_logs(scrub: _Scrubber) -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in ("aioimaplib", "aioimaplib.aioimaplib")]
+    log_filter = _LogScrubber(scrub)
+    for logger in loggers:
+        logger.addFilter(log_filter)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(log_filter)
 
 
 def _fail(scrub: _Scrubber, message: str) -> MailscopeError:
@@ -289,7 +344,8 @@ async def fetch_message_imap(
     if timeout <= 0:
         raise MailscopeError(TITLE, "the timeout must be positive")
     try:
-        return await _fetch(target, password, header, value, wait, timeout, cafiles, resolver)
+        with _scrubbed_logs(scrub):
+            return await _fetch(target, password, header, value, wait, timeout, cafiles, resolver)
     except _StepError as exc:
         raise _fail(scrub, str(exc)) from None
     except MailscopeError as exc:
@@ -311,11 +367,14 @@ async def fetch_delivery_imap(
     cafiles: tuple[str, ...] = (),
     resolver: ResolverContext | None = None,
     sent_at: datetime | None = None,
+    authserv_ids: Sequence[str] = (),
 ) -> Delivery | None:
     """`fetch_message_imap`, analysed (`analyse_delivery`), with its folder; None if absent.
 
     Args:
         sent_at: when the message was sent, for the total time to mailbox.
+        authserv_ids: the seed mailbox's authserv-ids: when given, only their
+            Authentication-Results are believed.
         (the others as `fetch_message_imap`)
 
     Raises:
@@ -334,7 +393,7 @@ async def fetch_delivery_imap(
     if found is None:
         return None
     folder, data = found
-    return analyse_delivery(data, sent_at=sent_at, folder=folder)
+    return analyse_delivery(data, sent_at=sent_at, folder=folder, authserv_ids=authserv_ids)
 
 
 def _criterion(test_id: str | None, message_id: str | None) -> tuple[str, str]:
@@ -432,6 +491,71 @@ async def _open(
     raise _StepError(f"cannot connect to {host} {where}: {'; '.join(problems) or 'no address'}")
 
 
+class _Protocol(aioimaplib.IMAP4ClientProtocol):
+    """aioimaplib's protocol, bounded: what a server sends cannot grow without limit.
+
+    `failure` says what went wrong (in words for "<host> ..."), and `dead` resolves the
+    moment it does: a closed connection, an answer over `MAX_RESPONSE`, a line over
+    `MAX_LINE`, a greeting other than OK or PREAUTH, a response aioimaplib cannot read.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop, conn_lost_cb=self._lost)
+        self.received = 0
+        self.failure: str | None = None
+        self.dead: asyncio.Future[None] = loop.create_future()
+
+    def fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+        if not self.dead.done():
+            self.dead.set_result(None)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _lost(self, exc: Exception | None) -> None:
+        self.fail("closed the connection")
+
+    def data_received(self, d: bytes) -> None:
+        if self.failure is not None:
+            return
+        self.received += len(d)
+        if self.received > MAX_RESPONSE:
+            self.fail(f"sent over {MAX_RESPONSE // 1_048_576} MiB in one answer: cut off")
+            return
+        # aioimaplib recurses once per line of a chunk: a chunk of a thousand short lines
+        # (a big LIST, or a server's chatter) would overflow the stack. Feed it a few
+        # lines at a time; a literal spans calls as it does across network reads.
+        start = 0
+        while start < len(d) and self.failure is None:
+            end = start
+            for _ in range(_LINES_PER_FEED):
+                found = d.find(b"\r\n", end)
+                if found < 0:
+                    end = len(d)
+                    break
+                end = found + 2
+            piece, start = d[start:end], end
+            try:
+                super().data_received(piece)
+            except Exception as exc:  # aioimaplib raises on tagged answers it did not expect
+                self.fail(f"sent an answer that cannot be read ({type(exc).__name__})")
+                return
+            if len(self.incomplete_line) > MAX_LINE:
+                self.fail(f"sent a line over {MAX_LINE // 1024} KiB: cut off")
+
+    def send(self, line: str, scrub: str | None = None) -> None:
+        self.received = 0  # each command gets the whole budget for its answer
+        super().send(line, scrub=scrub)
+
+    async def welcome(self, command: bytes) -> None:
+        if command.startswith((b"* OK", b"* PREAUTH")):
+            await super().welcome(command)
+            return
+        shown = " ".join(_text(command[:200]).split())
+        self.fail(f"refused service at the greeting: {shown}")
+
+
 class _Session:
     """One IMAP connection: aioimaplib's protocol over our socket, each step on a deadline."""
 
@@ -441,9 +565,10 @@ class _Session:
         self.sock: socket.socket | None = sock
         self.port = port
         self.seconds = seconds
-        self.protocol: aioimaplib.IMAP4ClientProtocol | None = None
+        self.protocol: _Protocol | None = None
         self.transport: asyncio.BaseTransport | None = None
         self.selected: str | None = None
+        self.broken = False
 
     # -- TLS -------------------------------------------------------------------------
 
@@ -453,7 +578,7 @@ class _Session:
         if self.target.tls == "starttls":
             await self._starttls_preamble()
         loop = asyncio.get_running_loop()
-        protocol = aioimaplib.IMAP4ClientProtocol(loop)
+        protocol = _Protocol(loop)
         server_hostname = self.host
         sock, self.sock = self.sock, None  # the transport takes it (else closed below)
         try:
@@ -486,7 +611,7 @@ class _Session:
             protocol.state = NONAUTH  # no new greeting after STARTTLS (RFC 3501 6.2.1)
             await self._command("CAPABILITY", protocol.capability())
         else:
-            await _step("greeting", self.host, self.seconds, protocol.wait("AUTH|NONAUTH"))
+            await self._command("greeting", protocol.wait("AUTH|NONAUTH"))
 
     async def _starttls_preamble(self) -> None:
         """Greeting and STARTTLS in clear; any other answer ends the session before LOGIN."""
@@ -532,12 +657,32 @@ class _Session:
     # -- commands ----------------------------------------------------------------------
 
     async def _command(self, what: str, work: Awaitable[T]) -> T:
+        """`work` within the step's deadline, ended at once if the connection fails."""
+        protocol = self.protocol
+        assert protocol is not None
+        task = asyncio.ensure_future(work)
         try:
-            return await _step(what, self.host, self.seconds, work)
-        except aioimaplib.AioImapException as exc:
-            raise _StepError(f"{what}: {self.host}: {exc}") from None
-        except ValueError as exc:  # aioimaplib refuses CR/LF/NUL in arguments
-            raise _StepError(f"{what}: {exc}") from None
+            try:
+                async with asyncio.timeout(self.seconds):
+                    await asyncio.wait({task, protocol.dead}, return_when=asyncio.FIRST_COMPLETED)
+            except TimeoutError:
+                self.broken = True
+                raise _StepError(
+                    f"{what}: no answer from {self.host} within {self.seconds:g} s"
+                ) from None
+            if not task.done():
+                self.broken = True
+                raise _StepError(f"{what}: {self.host} {protocol.failure}")
+            try:
+                return task.result()
+            except aioimaplib.AioImapException as exc:
+                self.broken = True
+                raise _StepError(f"{what}: {self.host}: {exc}") from None
+            except ValueError as exc:  # aioimaplib refuses CR/LF/NUL in arguments
+                raise _StepError(f"{what}: {exc}") from None
+        finally:
+            if not task.done():
+                task.cancel()
 
     async def login(self, password: str) -> None:
         protocol = self.protocol
@@ -619,14 +764,31 @@ class _Session:
         )
         if response.result != "OK":
             raise _StepError(f"FETCH in {folder} failed: {_server_text(response.lines)}")
-        return _literal(response.lines)
+        found = _literal(response.lines)
+        if found is None:
+            return None
+        data, answered_uid = found
+        if answered_uid is not None and answered_uid != uid:
+            raise _StepError(
+                f"FETCH in {folder}: {self.host} answered for UID {answered_uid}, not the "
+                f"UID {uid} asked for; refused"
+            )
+        if not _carries(data, header, value):
+            raise _StepError(
+                f"FETCH in {folder}: the message {self.host} returned does not carry the "
+                f"{header} searched for; refused (it answered for another message)"
+            )
+        return data
 
     async def close(self) -> None:
         """LOGOUT (best effort, briefly), then close the connection."""
         with contextlib.suppress(Exception):
-            if self.protocol is not None and self.transport is not None:
+            protocol = self.protocol
+            usable = protocol is not None and protocol.failure is None and not self.broken
+            if usable and self.transport is not None:
+                assert protocol is not None
                 async with asyncio.timeout(min(self.seconds, 2.0)):
-                    await self.protocol.logout()
+                    await protocol.logout()
         if self.transport is not None:
             self.transport.close()
         if self.sock is not None:
@@ -643,8 +805,9 @@ def _mailbox_name(raw: bytes) -> str | None:
     return raw.decode("utf-8", "replace")
 
 
-def _literal(lines: list[bytes]) -> bytes | None:
-    """The message in a FETCH response: the literal announced as `{n}`."""
+def _literal(lines: list[bytes]) -> tuple[bytes, int | None] | None:
+    """(the message, the UID the server stated) in a FETCH response: the literal
+    announced as `{n}`; the UID may stand before the literal or after it."""
     for index, line in enumerate(lines[:-1]):
         if isinstance(line, bytearray):
             continue
@@ -652,5 +815,22 @@ def _literal(lines: list[bytes]) -> bytes | None:
         if match and index + 1 < len(lines):
             data = lines[index + 1]
             if isinstance(data, bytes | bytearray) and len(data) == int(match.group(1)):
-                return bytes(data)
+                after = lines[index + 2] if index + 2 < len(lines) else b""
+                uid = _UID.search(bytes(line)) or (
+                    _UID.search(bytes(after)) if isinstance(after, bytes) else None
+                )
+                return bytes(data), int(uid.group(1)) if uid else None
     return None
+
+
+def _carries(data: bytes, header: str, value: str) -> bool:
+    """Whether the message's `header` contains `value` (SEARCH HEADER's substring match)."""
+    try:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+            data[: 1024 * 1024]
+        )
+        values = [" ".join(str(v).split()) for v in headers.get_all(header) or []]
+    except Exception:
+        return False
+    wanted = " ".join(value.split()).lower()
+    return any(wanted in found.lower() for found in values)

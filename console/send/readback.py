@@ -22,7 +22,8 @@ import email.policy
 import email.utils
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,11 +55,47 @@ ALIGNMENT_MEANINGS: dict[str, str] = {
     "none": "unrelated names by their labels (the receiver's dmarc= verdict decides)",
 }
 
-_TLS_PROTOCOLS = ("ESMTPS", "ESMTPSA", "UTF8SMTPS", "UTF8SMTPSA", "LMTPS", "HTTPREST", "HTTPS")
-"""`with` words that state an encrypted hop. Gmail stamps an API submission `with
-HTTPREST`: Google's APIs are served over HTTPS only."""
+_TLS_PROTOCOLS = frozenset(
+    {
+        "ESMTPS",
+        "ESMTPSA",
+        "UTF8SMTPS",
+        "UTF8SMTPSA",
+        "LMTPS",
+        "LMTPSA",
+        "UTF8LMTPS",
+        "UTF8LMTPSA",
+        "SMTPS",
+        "HTTPREST",
+        "HTTPS",
+    }
+)
+"""`with` words that state an encrypted hop (RFC 3848, RFC 6531). Gmail writes `with
+SMTPS` for its TLS hops and `with HTTPREST` for an API submission: Google's APIs are
+served over HTTPS only."""
+_CLEAR_PROTOCOLS = frozenset(
+    {"SMTP", "ESMTP", "ESMTPA", "LMTP", "LMTPA", "UTF8SMTP", "UTF8SMTPA", "UTF8LMTP", "HTTP"}
+)
+"""`with` words that state a hop without TLS. Any other word (Microsoft's `mapi`, a
+vendor's own) says nothing either way: the hop's TLS is unknown, never "clear"."""
 _WORD = r"([^\s;()]+)"
 _COMMENT = re.compile(r"(?:^|;)\s*([A-Za-z0-9_-]+)\s*=\s*[A-Za-z]+\s*\(([^()]{0,200})\)")
+_TLS_VERSION = re.compile(
+    r"(?:version=|using\s+|\()((?:TLS|SSL)v?\d(?:[._]\d)?)(?=[\s:,;)]|$)", re.IGNORECASE
+)
+"""`version=TLS1_3` (Microsoft, sendmail), `using TLSv1.3` (Postfix), `(TLS1.3)` and
+`(TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256)` (Exim)."""
+_TLS_CIPHER = re.compile(
+    r"(?:cipher[=\s]+|\btls\s+|\((?:TLS|SSL)v?[\d._]+:)([A-Za-z0-9_-]{4,})", re.IGNORECASE
+)
+"""`cipher=...` (Microsoft, sendmail), `with cipher ...` (Postfix), `tls TLS_AES_...` (Exim
+4.9x) or the second field of Exim's older `(TLS1.2:CIPHER:bits)`."""
+_COMMENT_TEXT = re.compile(r"\([^()]*\)")
+_GOOGLE_TLS = re.compile(r"\(Google Transport Security\)", re.IGNORECASE)
+"""Gmail's way of saying a hop was encrypted, without naming the version."""
+_AR_NO_ID = re.compile(r"^\s*[A-Za-z0-9_.-]+\s*=")
+"""An Authentication-Results value that starts with `method=`: no authserv-id, as
+Microsoft 365 writes it (against RFC 8601)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +139,11 @@ class Hop:
         tls_version, tls_cipher: as stated (`version=TLS1_3`, `using TLSv1.3`).
         time: the header's date, or None when it has none or it does not parse.
         delay: seconds since the previous hop (for the first hop, since the message was
-            sent, when known); None when either time is unknown.
+            sent, when known), never negative; None when either time is unknown.
         raw: the header's value, unfolded.
+        skew: seconds this hop's clock runs behind the previous one's, when its stamp
+            is earlier than the previous stamp (clock skew between servers: the delay
+            is then 0, not a negative time); None otherwise.
     """
 
     from_host: str | None
@@ -115,6 +155,7 @@ class Hop:
     time: datetime | None
     delay: float | None
     raw: str
+    skew: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +167,7 @@ class Hop:
             "tls_cipher": self.tls_cipher,
             "time": self.time.isoformat() if self.time else None,
             "delay": self.delay,
+            "skew": self.skew,
             "raw": self.raw,
         }
 
@@ -136,7 +178,10 @@ class Delivery:
 
     Attributes:
         folder: INBOX or Spam (or the provider's label) when the reader knows it.
-        authserv_id: who wrote the Authentication-Results read (the topmost one).
+        category: the inbox tab the provider filed it under (Gmail's Promotions,
+            Social, Updates, Forums, Primary), when the reader knows it. Not spam.
+        authserv_id: who wrote the Authentication-Results read: the one the caller
+            trusts (`authserv_ids`), else the topmost.
         results: every method result of that header, in order.
         spf, dkim, dmarc, arc: the first result of each method, or None.
         alignment: {"dkim": ..., "spf": ...}: strict/relaxed/none by name, or None
@@ -144,6 +189,10 @@ class Delivery:
         from_domain, return_path, dkim_domain, dkim_selector: as the message states.
         hops: the Received chain from the origin to the mailbox.
         arc_sets: how many ARC sets (ARC-Seal headers) forwarders added.
+        arc_authserv_id, arc_results: the first forwarder's ARC-Authentication-Results
+            (i=1): the verdicts before forwarding, which a receiver may honour via ARC.
+        skew_seconds: the largest clock skew seen between consecutive stamps (a hop
+            stamped before the previous one), or None.
         date: the Date header, parsed.
         sent_at: when the message was sent (the caller's clock, else the Date header).
         delivered_at: the last hop's time.
@@ -153,6 +202,7 @@ class Delivery:
     """
 
     folder: str | None = None
+    category: str | None = None
     authserv_id: str | None = None
     results: list[MethodResult] = field(default_factory=list)
     spf: MethodResult | None = None
@@ -166,6 +216,9 @@ class Delivery:
     dkim_selector: str | None = None
     hops: list[Hop] = field(default_factory=list)
     arc_sets: int = 0
+    arc_authserv_id: str | None = None
+    arc_results: list[MethodResult] = field(default_factory=list)
+    skew_seconds: float | None = None
     date: datetime | None = None
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
@@ -183,6 +236,7 @@ class Delivery:
 
         return {
             "folder": self.folder,
+            "category": self.category,
             "authserv_id": self.authserv_id,
             "results": [r.to_dict() for r in self.results],
             "spf": result(self.spf),
@@ -196,6 +250,9 @@ class Delivery:
             "dkim_selector": self.dkim_selector,
             "hops": [hop.to_dict() for hop in self.hops],
             "arc_sets": self.arc_sets,
+            "arc_authserv_id": self.arc_authserv_id,
+            "arc_results": [r.to_dict() for r in self.arc_results],
+            "skew_seconds": self.skew_seconds,
             "date": stamp(self.date),
             "sent_at": stamp(self.sent_at),
             "delivered_at": stamp(self.delivered_at),
@@ -247,9 +304,14 @@ def _clean(text: str) -> str:
 def parse_authentication_results(value: str) -> tuple[str | None, list[MethodResult], str | None]:
     """(authserv-id, method results, problem) for one Authentication-Results value.
 
-    Never raises: a value authres cannot parse gives (None, [], why).
+    Never raises: a value authres cannot parse gives (None, [], why). A value without
+    an authserv-id (Microsoft 365 writes `spf=pass ...` straight away) is read with
+    authserv-id None.
     """
     value = _clean(value[:MAX_HEADER_CHARS])
+    anonymous = bool(_AR_NO_ID.match(value))
+    if anonymous:
+        value = f"unknown; {value}"
     try:
         header = authres.AuthenticationResultsHeader.parse(f"Authentication-Results: {value}")
     except Exception as exc:  # authres raises its own errors, and others on odd input
@@ -272,7 +334,7 @@ def parse_authentication_results(value: str) -> tuple[str | None, list[MethodRes
                     comments.get(method),
                 )
             )
-        authserv_id = str(header.authserv_id) if header.authserv_id else None
+        authserv_id = str(header.authserv_id) if header.authserv_id and not anonymous else None
     except Exception as exc:
         return None, results, f"Authentication-Results not understood: {type(exc).__name__}"
     return authserv_id, results, None
@@ -299,26 +361,46 @@ def _alignment(from_domain: str | None, other: str | None) -> str | None:
 
 
 def parse_received(value: str) -> Hop:
-    """One Received value as a hop (its delay is filled in by `analyse_delivery`)."""
+    """One Received value as a hop (its delay is filled in by `analyse_delivery`).
+
+    TLS is True when the hop states it (an encrypted `with` word, a version or cipher,
+    Gmail's "Google Transport Security"), False when it states a clear protocol for a
+    hop from another host, None otherwise: a hop without `from` (a server's internal
+    hand-off, Gmail's `by 2002:a05:...` lines, qmail's `invoked by uid`) or an unknown
+    `with` word says nothing about the network.
+    """
     raw = _clean(value[:MAX_HEADER_CHARS])
-    clauses, _, date_text = raw.rpartition(";")
-    if not _:
+    clauses, semicolon, date_text = raw.rpartition(";")
+    if not semicolon:
         clauses, date_text = raw, ""
 
+    # Clauses outside comments: Postfix's "(using TLSv1.3 with cipher ...)" has a `with`
+    # and qmail's "(qmail 1 invoked by uid 89)" a `by` that are not the hop's.
+    bare = clauses
+    for _ in range(4):  # comments nest (RFC 5322 3.2.2); a few levels is plenty
+        bare, count = _COMMENT_TEXT.subn(" ", bare)
+        if not count:
+            break
+
     def word(keyword: str) -> str | None:
-        match = re.search(rf"(?:^|\s){keyword}\s+{_WORD}", clauses, re.IGNORECASE)
+        match = re.search(rf"(?:^|\s){keyword}\s+{_WORD}", bare, re.IGNORECASE)
         return match.group(1) if match else None
 
+    from_host = word("from")
     with_protocol = word("with")
     tls: bool | None = None
     if with_protocol is not None:
-        tls = with_protocol.upper() in _TLS_PROTOCOLS
-    version_match = re.search(r"(?:version=|using\s+)(TLS[\w.]*|SSL[\w.]*)", clauses, re.IGNORECASE)
-    cipher_match = re.search(r"cipher[=\s]+([A-Za-z0-9_-]+)", clauses, re.IGNORECASE)
-    if version_match or cipher_match:
+        upper = with_protocol.upper()
+        if upper in _TLS_PROTOCOLS:
+            tls = True
+        elif upper in _CLEAR_PROTOCOLS and from_host is not None:
+            tls = False
+    version_match = _TLS_VERSION.search(clauses)
+    cipher_match = _TLS_CIPHER.search(clauses)
+    if version_match or cipher_match or _GOOGLE_TLS.search(clauses):
         tls = True
     return Hop(
-        from_host=word("from"),
+        from_host=from_host,
         by_host=word("by"),
         with_protocol=with_protocol,
         tls=tls,
@@ -330,8 +412,67 @@ def parse_received(value: str) -> Hop:
     )
 
 
+def _select_results(
+    values: list[str], trusted: Sequence[str]
+) -> tuple[str | None, list[MethodResult], list[str]]:
+    """(authserv-id, results, problems) of the Authentication-Results to believe.
+
+    Anyone upstream can write an Authentication-Results header (RFC 8601 section 5: a
+    receiver should remove those claiming its own id, but not every one does). With
+    `trusted` ids, only a header from one of them counts; without, the topmost (the
+    receiving mailbox's own, when it stamps one) is read, and others are named.
+    """
+    problems: list[str] = []
+    parsed = [parse_authentication_results(value) for value in values]
+    wanted = {name.lower().rstrip(".") for name in trusted if name}
+    if wanted:
+        for authserv_id, results, problem in parsed:
+            if authserv_id is not None and authserv_id.lower().rstrip(".") in wanted:
+                if problem:
+                    problems.append(problem)
+                return authserv_id, results, problems
+        ids = sorted({a or "(no id)" for a, _, _ in parsed})
+        problems.append(
+            f"no Authentication-Results from {', '.join(sorted(wanted))}"
+            + (f" (only from {', '.join(ids)}, not trusted)" if ids else "")
+        )
+        return None, [], problems
+    authserv_id, results, problem = parsed[0]
+    if problem:
+        problems.append(problem)
+    others = sorted({a for a, _, _ in parsed[1:] if a and a != authserv_id})
+    if others:
+        problems.append(
+            f"Authentication-Results from {', '.join(others)} also present: read the topmost "
+            f"({authserv_id or 'no id'}); name the receiver's authserv-id to trust only it"
+        )
+    return authserv_id, results, problems
+
+
+def _arc_first(values: list[str]) -> tuple[str | None, list[MethodResult]]:
+    """The i=1 ARC-Authentication-Results: the first forwarder's verdicts."""
+    best: tuple[int, str] | None = None
+    for value in values:
+        instance, semicolon, rest = value.partition(";")
+        match = re.fullmatch(r"\s*i\s*=\s*(\d{1,2})\s*", instance)
+        if not (semicolon and match):
+            continue
+        number = int(match.group(1))
+        if best is None or number < best[0]:
+            best = (number, rest)
+    if best is None:
+        return None, []
+    authserv_id, results, _ = parse_authentication_results(best[1])
+    return authserv_id, results
+
+
 def analyse_delivery(
-    message_bytes: bytes, *, sent_at: datetime | None = None, folder: str | None = None
+    message_bytes: bytes,
+    *,
+    sent_at: datetime | None = None,
+    folder: str | None = None,
+    category: str | None = None,
+    authserv_ids: Sequence[str] = (),
 ) -> Delivery:
     """How the receiver judged a delivered message, and how it travelled. Never raises.
 
@@ -339,6 +480,9 @@ def analyse_delivery(
         message_bytes: the message as the mailbox stores it (receiver headers on top).
         sent_at: when it was sent (aware datetime); else the Date header is used.
         folder: where the reader found it (INBOX, Spam, a Gmail label), when known.
+        category: the inbox tab (Gmail's Promotions, ...), when the reader knows it.
+        authserv_ids: the receiver's authserv-ids (`mx.google.com`): when given, only
+            an Authentication-Results header from one of them is believed.
 
     Returns:
         The Delivery; unreadable parts are left empty and named in `problems`.
@@ -349,17 +493,20 @@ def analyse_delivery(
             bytes(message_bytes)
         )
     except Exception as exc:
-        return Delivery(folder=folder, problems=[f"message not readable: {type(exc).__name__}"])
+        return Delivery(
+            folder=folder,
+            category=category,
+            problems=[f"message not readable: {type(exc).__name__}"],
+        )
 
     authserv_id: str | None = None
     results: list[MethodResult] = []
-    values = _values(headers, "Authentication-Results")
+    values = _values(headers, "Authentication-Results")[:MAX_HOPS]
     if not values:
         problems.append("no Authentication-Results header")
-    if values:  # the topmost is the receiving mailbox's own; later ones came from upstream
-        authserv_id, results, problem = parse_authentication_results(values[0])
-        if problem:
-            problems.append(problem)
+    else:
+        authserv_id, results, found = _select_results(values, authserv_ids)
+        problems.extend(found)
 
     def first(method: str) -> MethodResult | None:
         return next((r for r in results if r.method == method), None)
@@ -395,12 +542,16 @@ def analyse_delivery(
     hops: list[Hop] = []
     received = _values(headers, "Received")[:MAX_HOPS]
     previous = origin
+    skews: list[float] = []
     for value in reversed(received):  # headers are prepended: the origin's is last
         hop = parse_received(value)
-        delay = None
+        delay = skew = None
         if hop.time is not None and previous is not None:
             delay = (hop.time - previous).total_seconds()
-        hops.append(_with_delay(hop, delay))
+            if delay < 0:  # stamped before the previous hop: clocks disagree
+                delay, skew = 0.0, -delay
+                skews.append(skew)
+        hops.append(replace(hop, delay=delay, skew=skew))
         previous = hop.time  # an unreadable time leaves the next hop's delay unknown
     if not hops:
         problems.append("no Received header")
@@ -408,9 +559,21 @@ def analyse_delivery(
     total = None
     if delivered_at is not None and origin is not None:
         total = (delivered_at - origin).total_seconds()
+        if total < 0:
+            skews.append(-total)
+            total = 0.0
+    if skews:
+        problems.append(
+            f"clock skew: a server stamped {max(skews):g} s earlier than the step before it "
+            "(its clock is behind); those delays are shown as 0"
+        )
+    arc_authserv_id, arc_results = _arc_first(
+        _values(headers, "ARC-Authentication-Results")[:MAX_HOPS]
+    )
 
     return Delivery(
         folder=folder,
+        category=category,
         authserv_id=authserv_id,
         results=results,
         spf=spf,
@@ -424,6 +587,9 @@ def analyse_delivery(
         dkim_selector=dkim_selector,
         hops=hops,
         arc_sets=len(_values(headers, "ARC-Seal")),
+        arc_authserv_id=arc_authserv_id,
+        arc_results=arc_results,
+        skew_seconds=max(skews) if skews else None,
         date=date,
         sent_at=origin,
         delivered_at=delivered_at,
@@ -431,20 +597,6 @@ def analyse_delivery(
         test_id=_first(headers, TEST_ID_HEADER),
         message_id=_first(headers, "Message-ID"),
         problems=problems,
-    )
-
-
-def _with_delay(hop: Hop, delay: float | None) -> Hop:
-    return Hop(
-        hop.from_host,
-        hop.by_host,
-        hop.with_protocol,
-        hop.tls,
-        hop.tls_version,
-        hop.tls_cipher,
-        hop.time,
-        delay,
-        hop.raw,
     )
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -26,6 +27,7 @@ from console.errors import MailscopeError
 from console.lab import Lab
 from console.lab.imap import IMAP_HOST, IMAP_PASSWORD, LabImap
 from console.lab.smtp import LAB_PASSWORD, LAB_USER
+from console.send import imap as imap_module
 from console.send.compose import TestMessage, build_message, message_bytes
 from console.send.guard import SendGuard
 from console.send.imap import (
@@ -414,3 +416,273 @@ async def test_bad_input_is_refused_before_any_connection() -> None:
         await fetch_message_imap(target, "", test_id="x")
     with pytest.raises(MailscopeError, match="printable ASCII"):
         await fetch_message_imap(target, "pw-123", test_id='x"\r\nA1 DELETE INBOX')
+
+
+# -- hostile servers over TLS (tiny loopback servers with a lab-CA certificate) -------------
+
+Reply = Callable[[bytes, bytes, asyncio.StreamWriter], Awaitable[bool | None]]
+"""(tag, command line, writer) -> True to stop serving; writes its own answer."""
+
+MESSAGE = b"X-Mailscope-Test: t-1\r\nMessage-ID: <m1@good.test>\r\nSubject: s\r\n\r\nbody\r\n"
+
+
+async def _ok(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> None:
+    name = line.split(b" ", 1)[0].upper()
+    if name == b"CAPABILITY":
+        writer.write(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n")
+    elif name == b"EXAMINE":
+        writer.write(b"* 1 EXISTS\r\n")
+    elif line.upper().startswith(b"UID SEARCH"):
+        writer.write(b"* SEARCH 5\r\n")
+    elif line.upper().startswith(b"UID FETCH"):
+        writer.write(b"* 1 FETCH (UID 5 BODY[] {%d}\r\n%s)\r\n" % (len(MESSAGE), MESSAGE))
+    elif name == b"LOGOUT":
+        writer.write(b"* BYE\r\n")
+    writer.write(tag + b" OK done\r\n")
+    await writer.drain()
+
+
+class Hostile:
+    """A TLS IMAP server on 127.0.0.1 that answers like `_ok` except where told."""
+
+    def __init__(self, lab: Lab, greeting: bytes = b"* OK ready\r\n") -> None:
+        assert lab.ca is not None
+        self.cert = lab.ca.issue(["127.0.0.1"], label="hostile-imap")
+        self.cafile = str(lab.ca.cafile)
+        self.greeting = greeting
+        self.replies: dict[bytes, Reply] = {}
+        self.received: list[bytes] = []
+        self.closed = asyncio.Event()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(self.greeting)
+            await writer.drain()
+            while line := await reader.readline():
+                self.received.append(line)
+                tag, _, command = line.rstrip(b"\r\n").partition(b" ")
+                words = command.upper().split(b" ")
+                key = b" ".join(words[:2]) if words[0] == b"UID" else words[0]
+                if await self.replies.get(key, _ok)(tag, command, writer):
+                    break
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass  # the client hung up, or the test is over
+        finally:
+            self.closed.set()
+            writer.close()
+
+    async def fetch(self, password: str = "pw-123", **kw: Any) -> tuple[str, bytes] | None:
+        server = await asyncio.start_server(
+            self._handle, "127.0.0.1", 0, ssl=self.cert.server_context()
+        )
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await fetch_message_imap(
+                ImapTarget("127.0.0.1", port, SEED, "tls"),
+                password,
+                test_id="t-1",
+                cafiles=(self.cafile,),
+                timeout=kw.pop("timeout", 2.0),
+                wait=0.0,
+                **kw,
+            )
+
+
+async def test_the_hostile_servers_normal_answer_is_read(lab: Lab) -> None:
+    found = await Hostile(lab).fetch()
+    assert found == ("INBOX", MESSAGE)
+
+
+async def test_a_greeting_with_escapes_and_markup_is_refused_literally(lab: Lab) -> None:
+    server = Hostile(lab, greeting=b"* BYE \x1b[2J\x1b]0;owned\x07[bold red]go away[/] <b>\r\n")
+    with pytest.raises(MailscopeError) as caught:
+        await server.fetch()
+    message = str(caught.value)
+    assert "refused service at the greeting" in message
+    assert "\x1b" not in message
+    assert "\x07" not in message
+    assert "\n" not in message
+    assert "[bold red]go away[/]" in message  # shown literally; displays use Text
+    assert server.received == []  # nothing, least of all LOGIN, was sent
+
+
+async def test_a_starttls_greeting_with_escapes_is_shown_escaped() -> None:
+    async def rude(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* BYE \x1b[31mred\x1b[0m [link=x]y[/link]\r\n")
+        await writer.drain()
+        writer.close()
+
+    server, port = await _serve(rude)
+    async with server:
+        with pytest.raises(MailscopeError) as caught:
+            await fetch_message_imap(
+                ImapTarget("127.0.0.1", port, SEED, "starttls"), "pw-123", test_id="x", timeout=2
+            )
+    assert "\x1b" not in str(caught.value)
+    assert "refused service at the greeting" in str(caught.value)
+
+
+async def test_silence_after_login_ends_at_the_step_deadline(lab: Lab) -> None:
+    server = Hostile(lab)
+
+    async def silent(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> None:
+        return None  # never answers
+
+    server.replies[b"LOGIN"] = silent
+    with pytest.raises(MailscopeError) as caught:
+        await server.fetch(timeout=0.5)
+    assert str(caught.value).endswith("login: no answer from 127.0.0.1 within 0.5 s")
+    assert [line.split()[1] for line in server.received] == [b"CAPABILITY", b"LOGIN"]
+
+
+async def test_a_1_gb_literal_is_cut_off_at_the_budget(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imap_module, "MAX_RESPONSE", 1024 * 1024)
+    server = Hostile(lab)
+    sent = [0]
+
+    async def huge(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"* 1 FETCH (UID 5 BODY[] {1000000000}\r\n")
+        chunk = b"x" * 65536
+        for _ in range(16_000):  # at most 1 GB, until the client hangs up
+            writer.write(chunk)
+            await writer.drain()
+            sent[0] += len(chunk)
+        return True
+
+    server.replies[b"UID FETCH"] = huge
+    with pytest.raises(MailscopeError) as caught:
+        await server.fetch()
+    assert "FETCH: 127.0.0.1 sent over 1 MiB in one answer: cut off" in str(caught.value)
+    await asyncio.wait_for(server.closed.wait(), 10)
+    assert sent[0] < 64 * 1024 * 1024  # the client hung up long before a gigabyte
+
+
+async def test_an_endless_line_is_cut_off(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap_module, "MAX_LINE", 64 * 1024)
+    server = Hostile(lab)
+
+    async def endless(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b'* LIST () "/" ')
+        for _ in range(16_000):
+            writer.write(b"a" * 65536)
+            await writer.drain()
+        return True
+
+    server.replies[b"LIST"] = endless
+    with pytest.raises(MailscopeError) as caught:
+        await server.fetch()
+    assert "LIST: 127.0.0.1 sent a line over 64 KiB: cut off" in str(caught.value)
+
+
+async def test_endless_untagged_lines_are_cut_off(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imap_module, "MAX_RESPONSE", 1024 * 1024)
+    server = Hostile(lab)
+
+    async def chatter(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> bool:
+        for _ in range(1_000_000):
+            writer.write(b"* OK still here\r\n" * 1000)
+            await writer.drain()
+        return True
+
+    server.replies[b"EXAMINE"] = chatter
+    with pytest.raises(MailscopeError) as caught:
+        await server.fetch()
+    assert "EXAMINE: 127.0.0.1 sent over 1 MiB in one answer" in str(caught.value)
+
+
+async def test_a_connection_closed_mid_fetch_is_one_line_at_once(lab: Lab) -> None:
+    server = Hostile(lab)
+
+    async def cut(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"* 1 FETCH (UID 5 BODY[] {1000}\r\nX-Mailscope-Test: t-1\r\n")
+        await writer.drain()
+        return True  # and hang up
+
+    server.replies[b"UID FETCH"] = cut
+    with pytest.raises(MailscopeError) as caught:
+        # A long deadline: the step must end because the connection closed, not time out.
+        await server.fetch(timeout=30.0)
+    assert str(caught.value).endswith("FETCH: 127.0.0.1 closed the connection")
+
+
+async def test_a_fetch_for_another_uid_is_refused(lab: Lab) -> None:
+    server = Hostile(lab)
+
+    async def other(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* 9 FETCH (UID 77 BODY[] {%d}\r\n%s)\r\n" % (len(MESSAGE), MESSAGE))
+        writer.write(tag + b" OK done\r\n")
+        await writer.drain()
+
+    server.replies[b"UID FETCH"] = other
+    with pytest.raises(MailscopeError) as caught:
+        await server.fetch()
+    assert "answered for UID 77, not the UID 5 asked for" in str(caught.value)
+
+
+async def test_a_fetch_of_a_message_without_the_test_id_is_refused(lab: Lab) -> None:
+    server = Hostile(lab)
+    stranger = b"Subject: someone else's mail\r\n\r\nsecret\r\n"
+
+    async def other(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* 1 FETCH (BODY[] {%d}\r\n%s UID 5)\r\n" % (len(stranger), stranger))
+        writer.write(tag + b" OK done\r\n")
+        await writer.drain()
+
+    server.replies[b"UID FETCH"] = other
+    with pytest.raises(MailscopeError) as caught:
+        await server.fetch()
+    assert "does not carry the X-Mailscope-Test searched for" in str(caught.value)
+
+
+async def test_a_password_echoed_by_the_server_is_scrubbed_everywhere(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    password = 'Echo\\"Me-Secret-9é'
+    server = Hostile(lab)
+
+    async def echo(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK you said " + line + b"\r\n")
+        writer.write(tag + b" NO [AUTHENTICATIONFAILED] " + line + b"\r\n")
+        await writer.drain()
+
+    server.replies[b"LOGIN"] = echo
+    caplog.set_level(logging.DEBUG)
+    for name in ("aioimaplib", "aioimaplib.aioimaplib", "asyncio"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    with pytest.raises(MailscopeError) as caught:
+        await server.fetch(password)
+    message = str(caught.value)
+    assert "refused the login" in message
+    assert "[redacted]" in message  # the echo was there, and is gone
+    assert len(server.received) >= 2
+    assert b"Me-Secret" in server.received[1]  # it was sent
+    logged = caplog.text
+    assert "Received" in logged  # aioimaplib did log the echo at DEBUG ...
+    for form in ("Me-Secret", "Me-Secret-9\\xc3\\xa9"):
+        assert form not in logged  # ... without the password in any form
+        assert form not in message
+
+
+async def test_a_list_of_thousands_of_folders_in_one_read_is_understood(lab: Lab) -> None:
+    # aioimaplib recurses once per line of a network read; 3000 lines would overflow it.
+    server = Hostile(lab)
+
+    async def many(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> None:
+        folders = b"".join(b'* LIST () "." "Folder%d"\r\n' % n for n in range(3000))
+        writer.write(folders + b'* LIST (\\Junk) "." "Bulk"\r\n' + tag + b" OK done\r\n")
+        await writer.drain()
+
+    async def search(tag: bytes, line: bytes, writer: asyncio.StreamWriter) -> None:
+        examined = [x.split()[2] for x in server.received if x.split()[1] == b"EXAMINE"]
+        if examined[-1] == b'"Bulk"':  # only the junk folder holds it
+            writer.write(b"* SEARCH 5\r\n")
+        writer.write(tag + b" OK done\r\n")
+        await writer.drain()
+
+    server.replies[b"LIST"] = many
+    server.replies[b"UID SEARCH"] = search
+    assert await server.fetch() == ("Spam", MESSAGE)  # Bulk, flagged \Junk, line 3001

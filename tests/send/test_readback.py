@@ -7,10 +7,12 @@ DMARC against the lab DNS (console/lab/mailbox.py). good.test signs with selecto
 
 from __future__ import annotations
 
+import email.utils
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +26,7 @@ from console.send.readback import (
     analyse_delivery,
     fetch_delivery_from_lab,
     fetch_from_lab,
+    parse_authentication_results,
     parse_received,
 )
 from console.send.smtp import send_smtp
@@ -245,3 +248,293 @@ async def test_submitted_message_reads_back_with_spf_pass_and_two_hops(
     assert mx.by_host == "mx1.good.test"
     assert mx.tls is True  # the lab's relay hands over with TLS 1.3, as real relays do
     assert mx.delay is not None
+
+
+# -- real-world Received headers ------------------------------------------------------------
+
+GMAIL_IN = (
+    "from mail-sor-f41.google.com (mail-sor-f41.google.com. [209.85.220.41])\r\n"
+    "        by mx.google.com with SMTPS id a640c23a62f3a-a9a0e8d3b4fsor1234567866b.7.2024\r\n"
+    "        for <seed@gmail.com>\r\n        (Google Transport Security);\r\n"
+    "        Mon, 14 Oct 2024 05:06:07 -0700 (PDT)"
+)
+GMAIL_INTERNAL = (
+    "by 2002:a05:6402:35c8:b0:5c9:4d9f:1a2b with SMTP id 4fb4d7f45d1cf-5c94d9f1a2bmr1a12.7;\r\n"
+    "        Mon, 14 Oct 2024 05:06:06 -0700 (PDT)"
+)
+M365_IN = (
+    "from mail-ed1-f47.google.com (209.85.208.47) by AM0PR02CA0001.mail.protection.outlook.com"
+    " (10.167.16.140) with Microsoft SMTP Server (version=TLS1_3,"
+    " cipher=TLS_AES_256_GCM_SHA384) id 15.20.7762.28 via Frontend Transport;"
+    " Wed, 17 Jul 2024 10:11:11 +0000"
+)
+M365_MAPI = (
+    "from DB8PR02MB5678.eurprd02.prod.outlook.com (2603:10a6:10:12c::20) by"
+    " DB8PR02MB5678.eurprd02.prod.outlook.com with mapi id 15.20.7762.28;"
+    " Wed, 17 Jul 2024 10:11:10 +0000"
+)
+POSTFIX_IN = (
+    "from mail.good.test (mail.good.test [192.0.2.10])\r\n"
+    "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\r\n"
+    "\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)\r\n"
+    "\t(No client certificate requested)\r\n"
+    "\tby mx.example.net (Postfix) with ESMTPS id 4XyZ1234;\r\n"
+    "\tFri, 27 Nov 2026 10:00:00 +0100 (CET)"
+)
+EXIM_IN = (
+    "from mail.good.test ([192.0.2.10])\r\n"
+    "\tby mx.example.org with esmtps  (TLS1.3) tls TLS_AES_256_GCM_SHA384\r\n"
+    "\t(Exim 4.97)\r\n\t(envelope-from <demo@good.test>)\r\n\tid 1rAbCd-000123-4X\r\n"
+    "\tfor seed@example.org;\r\n\tFri, 27 Nov 2026 09:00:00 +0000"
+)
+EXIM_OLD = (
+    "from [192.0.2.9] (helo=mail.old.test) by mx.example.org with esmtps"
+    " (TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256) (Exim 4.92) id 1a;"
+    " Fri, 27 Nov 2026 09:00:00 +0000"
+)
+QMAIL_LOCAL = "(qmail 12345 invoked by uid 89); 27 Nov 2026 10:00:00 -0000"
+QMAIL_IN = (
+    "from unknown (HELO mail.good.test) (192.0.2.10) by mail.example.com with SMTP;"
+    " 27 Nov 2026 10:00:00 -0000"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (GMAIL_IN, ("mail-sor-f41.google.com", "mx.google.com", "SMTPS", True, None, None)),
+        (GMAIL_INTERNAL, (None, "2002:a05:6402:35c8:b0:5c9:4d9f:1a2b", "SMTP", None, None, None)),
+        (
+            M365_IN,
+            (
+                "mail-ed1-f47.google.com",
+                "AM0PR02CA0001.mail.protection.outlook.com",
+                "Microsoft",
+                True,
+                "TLS1_3",
+                "TLS_AES_256_GCM_SHA384",
+            ),
+        ),
+        (
+            M365_MAPI,
+            (
+                "DB8PR02MB5678.eurprd02.prod.outlook.com",
+                "DB8PR02MB5678.eurprd02.prod.outlook.com",
+                "mapi",
+                None,  # an unknown `with` word says nothing: never "clear"
+                None,
+                None,
+            ),
+        ),
+        (
+            POSTFIX_IN,
+            (
+                "mail.good.test",
+                "mx.example.net",
+                "ESMTPS",
+                True,
+                "TLSv1.3",
+                "TLS_AES_256_GCM_SHA384",
+            ),
+        ),
+        (
+            EXIM_IN,
+            (
+                "mail.good.test",
+                "mx.example.org",
+                "esmtps",
+                True,
+                "TLS1.3",
+                "TLS_AES_256_GCM_SHA384",
+            ),
+        ),
+        (
+            EXIM_OLD,
+            (
+                "[192.0.2.9]",
+                "mx.example.org",
+                "esmtps",
+                True,
+                "TLS1.2",
+                "ECDHE-RSA-AES256-GCM-SHA384",
+            ),
+        ),
+        (QMAIL_LOCAL, (None, None, None, None, None, None)),
+        (QMAIL_IN, ("unknown", "mail.example.com", "SMTP", False, None, None)),
+    ],
+)
+def test_real_world_received_headers(value: str, expected: tuple[object, ...]) -> None:
+    hop = parse_received(value)
+    found = (hop.from_host, hop.by_host, hop.with_protocol, hop.tls)
+    assert (*found, hop.tls_version, hop.tls_cipher) == expected
+    assert hop.time is not None
+    assert hop.time.tzinfo is not None
+
+
+def test_time_zones_are_compared_as_instants() -> None:
+    assert parse_received(GMAIL_IN).time == datetime(2024, 10, 14, 12, 6, 7, tzinfo=UTC)
+    assert parse_received(POSTFIX_IN).time == datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
+    assert parse_received(QMAIL_LOCAL).time == datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+
+
+def _message(*headers: str) -> bytes:
+    return ("".join(f"{h}\r\n" for h in headers) + "From: demo@good.test\r\n\r\nhi\r\n").encode()
+
+
+def test_a_gmail_delivery_reads_like_gmail() -> None:
+    data = _message(
+        "ARC-Authentication-Results: i=2; relay.example; dkim=fail header.d=good.test",
+        "ARC-Authentication-Results: i=1; lists.example; dkim=pass header.d=good.test;"
+        " spf=pass smtp.mailfrom=demo@good.test; dmarc=pass header.from=good.test",
+        "Authentication-Results: mx.google.com;\r\n"
+        "       dkim=pass header.i=@good.test header.s=20230601 header.b=AbCdEf12;\r\n"
+        "       spf=pass (google.com: domain of bounce@mail.good.test designates"
+        " 2a00:1450:4864:20::52f as permitted sender) smtp.mailfrom=bounce@mail.good.test;\r\n"
+        "       dmarc=pass (p=NONE sp=NONE dis=NONE) header.from=good.test;\r\n"
+        "       arc=pass (i=2 spf=pass spfdomain=x dkim=pass dkdomain=y);"
+        " dara=pass header.i=@gmail.com",
+        f"Received: {GMAIL_INTERNAL}",
+        f"Received: {GMAIL_IN}",
+        "Date: Mon, 14 Oct 2024 12:06:05 +0000",
+    )
+    delivery = analyse_delivery(data, authserv_ids=["mx.google.com"])
+    assert delivery.authserv_id == "mx.google.com"
+    assert [r.method for r in delivery.results] == ["dkim", "spf", "dmarc", "arc", "dara"]
+    assert (delivery.dkim_domain, delivery.dkim_selector) == ("good.test", "20230601")
+    assert delivery.alignment == {"dkim": "strict", "spf": "relaxed"}
+    assert delivery.dmarc is not None
+    assert delivery.dmarc.comment == "p=NONE sp=NONE dis=NONE"
+    assert delivery.arc_authserv_id == "lists.example"  # i=1: the verdicts before forwarding
+    assert [r.result for r in delivery.arc_results] == ["pass", "pass", "pass"]
+    inbound, internal = delivery.hops
+    assert inbound.tls is True
+    assert internal.tls is None  # Google's internal hand-off says nothing about the network
+    assert [hop.delay for hop in delivery.hops] == [2.0, 0.0]
+    assert internal.skew == 1.0  # stamped a second before the hop before it
+    assert delivery.skew_seconds == 1.0
+    assert delivery.total_seconds == 1.0  # the newest stamp minus the Date header
+    assert any("clock skew" in problem for problem in delivery.problems)
+
+
+def test_microsoft_365_results_without_an_authserv_id_are_read() -> None:
+    data = _message(
+        "Authentication-Results: spf=pass (sender IP is 209.85.208.47)\r\n"
+        " smtp.mailfrom=good.test; dkim=pass (signature was verified)\r\n"
+        " header.d=good.test;dmarc=pass action=none header.from=good.test;compauth=pass\r\n"
+        " reason=100",
+        f"Received: {M365_IN}",
+        f"Received: {M365_MAPI}",
+    )
+    delivery = analyse_delivery(data)
+    assert delivery.authserv_id is None
+    assert delivery.problems == []
+    assert [(r.method, r.result) for r in delivery.results] == [
+        ("spf", "pass"),
+        ("dkim", "pass"),
+        ("dmarc", "pass"),
+        ("compauth", "pass"),
+    ]
+    assert delivery.spf is not None
+    assert delivery.spf.comment == "sender IP is 209.85.208.47"
+    assert delivery.alignment == {"dkim": "strict", "spf": "strict"}
+    assert [hop.tls for hop in delivery.hops] == [None, True]  # mapi: unknown, not clear
+
+
+def test_only_the_trusted_receivers_results_are_believed() -> None:
+    data = _message(
+        "Authentication-Results: filter.corp.example; dmarc=pass header.from=good.test",
+        "Authentication-Results: mx.google.com; dmarc=fail (p=REJECT) header.from=good.test",
+        "Authentication-Results: mx.google.com; dmarc=pass header.from=good.test",  # forged
+    )
+    trusted = analyse_delivery(data, authserv_ids=["MX.Google.com."])
+    assert trusted.authserv_id == "mx.google.com"
+    assert trusted.dmarc is not None
+    assert trusted.dmarc.result == "fail"  # the receiver's own, the topmost of its id
+    topmost = analyse_delivery(data)
+    assert topmost.authserv_id == "filter.corp.example"
+    assert any("mx.google.com also present" in p for p in topmost.problems)
+    nobody = analyse_delivery(data, authserv_ids=["mx1.good.test"])
+    assert nobody.results == []
+    assert nobody.dmarc is None
+    assert any("no Authentication-Results from mx1.good.test" in p for p in nobody.problems)
+
+
+def test_a_receiver_clock_behind_the_sender_is_skew_not_negative_time() -> None:
+    data = _message("Received: from a.test by mx.test with ESMTPS; Fri, 27 Nov 2026 09:59:57 +0000")
+    sent = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+    delivery = analyse_delivery(data, sent_at=sent)
+    [hop] = delivery.hops
+    assert hop.delay == 0.0
+    assert hop.skew == 3.0
+    assert delivery.total_seconds == 0.0
+    assert delivery.skew_seconds == 3.0
+    assert json.loads(json.dumps(delivery.to_dict()))["hops"][0]["skew"] == 3.0
+
+
+_zones = st.integers(-12 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+_instants = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2037, 1, 1), timezones=_zones
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_instants, min_size=1, max_size=8), st.none() | _instants)
+def test_delays_are_never_negative_whatever_the_clocks(
+    stamps: list[datetime], sent: datetime | None
+) -> None:
+    headers = [
+        f"Received: from h{i}.test by h{i + 1}.test with ESMTP; {email.utils.format_datetime(t)}"
+        for i, t in enumerate(stamps)
+    ]
+    delivery = analyse_delivery(_message(*reversed(headers)), sent_at=sent)
+    assert [hop.by_host for hop in delivery.hops] == [f"h{i + 1}.test" for i in range(len(stamps))]
+    for hop in delivery.hops:
+        assert hop.delay is None or hop.delay >= 0
+        assert hop.skew is None or hop.skew > 0
+        assert hop.time is not None
+    assert delivery.total_seconds is None or delivery.total_seconds >= 0
+
+
+_fragments = st.sampled_from(
+    [GMAIL_IN, GMAIL_INTERNAL, M365_IN, M365_MAPI, POSTFIX_IN, EXIM_IN, EXIM_OLD, QMAIL_IN]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_fragments | st.text(max_size=80), max_size=4).map(" ".join))
+def test_any_received_text_parses_to_a_hop(value: str) -> None:
+    hop = parse_received(value)
+    assert hop.tls in (True, False, None)
+    assert hop.delay is None
+    json.dumps(hop.to_dict())
+
+
+_ar_parts = st.sampled_from(
+    [
+        "mx.google.com;",
+        "spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=a.test;",
+        "dkim=pass header.i=@a.test header.s=s1",
+        "dmarc=fail (p=REJECT) header.from=a.test",
+        "arc=pass (i=1)",
+        "compauth=pass reason=100",
+        "none",
+        ";",
+        "(",
+        ")",
+        "=",
+        '"',
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_ar_parts | st.text(max_size=30), max_size=8).map(" ".join))
+def test_any_authentication_results_text_never_raises(value: str) -> None:
+    _, results, problem = parse_authentication_results(value)
+    assert problem is None or "\n" not in problem
+    for result in results:
+        json.dumps(result.to_dict())
+    delivery = analyse_delivery(
+        _message(f"Authentication-Results: {value}"), authserv_ids=["mx.google.com"]
+    )
+    json.dumps(delivery.to_dict())
