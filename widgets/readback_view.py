@@ -90,6 +90,8 @@ def _hops(title: str, delivery: Delivery) -> Sequence[Content]:
     for hop in delivery.hops:
         tls = hop.tls_version or ("TLS" if hop.tls else "clear" if hop.tls is False else "?")
         delay = f"+{hop.delay:.1f} s" if hop.delay is not None else "+? s"
+        if hop.skew:
+            delay += f" (clock {hop.skew:.0f} s behind)"
         lines.append(
             Content.assemble(
                 "  ",

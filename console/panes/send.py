@@ -191,6 +191,7 @@ def profile_send_access(profile: Profile | None) -> SendAccess:
                 message_id=message_id,
                 wait=READBACK_WAIT,
                 sent_at=sent_at,
+                authserv_ids=("mx.google.com",),  # a sender can forge any other
             )
 
         reader, label = read_gmail, "the Gmail API mailbox"
@@ -214,6 +215,7 @@ def profile_send_access(profile: Profile | None) -> SendAccess:
                 parse_imap_url(readback),
                 password,
                 test_id=test_id,
+                message_id=message_id,
                 wait=READBACK_WAIT,
                 cafiles=cafiles,
                 resolver=ctx,

@@ -145,6 +145,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "mailbox), or lab (the lab's mailbox; the default with --lab)",
     )
     parser.add_argument(
+        "--authserv-id",
+        action="append",
+        metavar="ID",
+        help="believe only Authentication-Results from this receiver on readback "
+        "(repeatable; e.g. mx.example.net; Gmail's mx.google.com is implied for gmail)",
+    )
+    parser.add_argument(
         "--wait",
         type=float,
         default=DEFAULT_READBACK_WAIT,
@@ -415,6 +422,7 @@ async def _read_back(
     sent_at: datetime,
 ) -> None:
     wait = max(0.0, args.wait)
+    trusted = _trusted_receivers(kind, args, lab)
     try:
         if kind == "lab":
             from console.send.readback import fetch_delivery_from_lab
@@ -433,6 +441,7 @@ async def _read_back(
                 endpoint=endpoint,
                 wait=wait,
                 sent_at=sent_at,
+                authserv_ids=trusted,
             )
         else:
             from console.send.imap import IMAP_PASSWORD_ENV, fetch_delivery_imap, parse_imap_url
@@ -452,20 +461,43 @@ async def _read_back(
                 target,
                 password,
                 test_id=outcome.test_id,
+                message_id=outcome.result.message_id,
                 wait=wait,
                 cafiles=cafiles,
                 resolver=ctx,
                 sent_at=sent_at,
+                authserv_ids=trusted,
             )
     except MailscopeError as exc:
         outcome.readback_error = str(exc)
         return
     if delivery is None:
+        looked_for = (
+            f"Message-ID {outcome.result.message_id}"
+            if kind == "gmail" and outcome.result.message_id
+            else f"X-Mailscope-Test {outcome.test_id}"
+        )
         outcome.readback_error = (
-            f"no copy with X-Mailscope-Test {outcome.test_id} within {wait:g} s: it may "
-            "still be queued, was dropped, or went to another mailbox"
+            f"no copy with {looked_for} within {wait:g} s: it may still be queued, was "
+            "dropped, or went to another mailbox"
         )
     outcome.delivery = delivery
+
+
+def _trusted_receivers(kind: str, args: argparse.Namespace, lab: Lab | None) -> tuple[str, ...]:
+    """Whose Authentication-Results readback believes (a sender can forge the others).
+
+    The lab's MX judges everything in the lab; Gmail stamps `mx.google.com`; for IMAP
+    the admin names the receiving server with --authserv-id (else the topmost header is
+    read, and any other is named as a problem).
+    """
+    if lab is not None:
+        from console.lab.mailbox import AUTHSERV_ID
+
+        return (AUTHSERV_ID,)
+    if kind == "gmail":
+        return ("mx.google.com",)
+    return tuple(args.authserv_id or ())
 
 
 async def run_send(
@@ -642,8 +674,9 @@ def describe_delivery(delivery: Delivery) -> list[str]:
         result = getattr(delivery, name)
         return f"{name}={printable(result.result) if result else '-'}"
 
+    category = f" ({printable(delivery.category)} tab)" if delivery.category else ""
     lines = [
-        f"landed in {printable(delivery.folder or '?')}; "
+        f"landed in {printable(delivery.folder or '?')}{category}; "
         + " ".join(verdict(name) for name in ("spf", "dkim", "dmarc"))
         + (f" (judged by {printable(delivery.authserv_id)})" if delivery.authserv_id else "")
     ]
@@ -657,6 +690,8 @@ def describe_delivery(delivery: Delivery) -> list[str]:
     for hop in delivery.hops:
         tls = hop.tls_version or ("TLS" if hop.tls else "clear" if hop.tls is False else "?")
         delay = f"+{hop.delay:.1f} s" if hop.delay is not None else "+? s"
+        if hop.skew:
+            delay += f" (its clock {hop.skew:.0f} s behind)"
         lines.append(
             f"  hop {printable(hop.from_host or '?')} -> {printable(hop.by_host or '?')} "
             f"[{printable(tls)}] {delay}"
