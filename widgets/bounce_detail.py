@@ -79,8 +79,9 @@ def check_words(check: str | None) -> str:
     return ", ".join(part.strip() for part in check.replace("+", ",").split(",") if part.strip())
 
 
-def render_group(group: Group, *, check_hint: str = "") -> Content:
-    """The detail of `group` as one Content (remote text literal)."""
+def render_group(group: Group, *, check_hint: str = "", fix_hint: str = "") -> Content:
+    """The detail of `group` as one Content (remote text literal); the hints (the pane's
+    keys) follow the Check line and the Fix title."""
     lines: list[Content] = []
     hard = f"{group.hard} hard" if group.hard else ""
     soft = f"{group.soft} soft" if group.soft else ""
@@ -105,7 +106,9 @@ def render_group(group: Group, *, check_hint: str = "") -> Content:
     meanings = Counter(r.meaning for _, r in group.members if r.meaning)
     sources = Counter(r.source for _, r in group.members if r.source)
     if meanings:
-        lines += [Content(""), _section(f"What {provider_name(group.provider)} says it means")]
+        # "other" is no one's name: the receiver (or a blocklist it quotes) said it.
+        who = "the receiver" if group.provider == "other" else provider_name(group.provider)
+        lines += [Content(""), _section(f"What {who} says it means")]
         lines.append(_text(meanings.most_common(1)[0][0]))
         if sources:
             lines.append(
@@ -114,7 +117,10 @@ def render_group(group: Group, *, check_hint: str = "") -> Content:
                 )
             )
     if group.next_step:
-        lines += [Content(""), _section("Fix")]
+        lines += [
+            Content(""),
+            Content.assemble(_section("Fix"), (fix_hint, "$text-muted")),
+        ]
         lines.append(_text(group.next_step))
     if group.check:
         lines += [Content(""), _section("Check")]
@@ -185,12 +191,13 @@ class BounceDetail(Static):
         *,
         empty_text: str = "",
         check_hint: str = "",
+        fix_hint: str = "",
     ) -> None:
         """Explain `group` (or say `empty_text`), with `seen` below it."""
         self.group = group
         parts: list[Content] = []
         if group is not None:
-            parts.append(render_group(group, check_hint=check_hint))
+            parts.append(render_group(group, check_hint=check_hint, fix_hint=fix_hint))
         elif empty_text:
             parts.append(Content.styled(empty_text, "$text-muted"))
         if seen is not None:

@@ -2,7 +2,8 @@
 
 Fed `console.bounce.campaign.Group`s in the order the engine sorts them (what to fix
 first on top); the table never re-sorts. Moving the cursor posts
-`BounceGroups.GroupHighlighted` with the row's index; the table runs nothing itself.
+`BounceGroups.GroupHighlighted` with the row's index, Enter `BounceGroups.GroupChosen`;
+the table runs nothing itself.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ class BounceGroups(DataTable[object]):
 
     class GroupHighlighted(Message):
         """The cursor moved to the group at `index` (in the order given to `show`)."""
+
+        def __init__(self, table: BounceGroups, index: int) -> None:
+            super().__init__()
+            self.table = table
+            self.index = index
+
+        @property
+        def control(self) -> BounceGroups:
+            return self.table
+
+    class GroupChosen(Message):
+        """Enter (or a click) on the group at `index`: the pane shows its messages."""
 
         def __init__(self, table: BounceGroups, index: int) -> None:
             super().__init__()
@@ -128,3 +141,8 @@ class BounceGroups(DataTable[object]):
         event.stop()
         if event.row_key.value is not None:
             self.post_message(self.GroupHighlighted(self, int(event.row_key.value)))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.GroupChosen(self, int(event.row_key.value)))

@@ -15,7 +15,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.bounce.aggregate import SourceSummary
+from console.bounce.aggregate import DomainSummary, SourceSummary, iso
 from widgets.literal import literal
 
 
@@ -138,6 +138,14 @@ def render_source(source: SourceSummary) -> Content:
                 ("From domains  ", "$text-muted"), Content.from_rich_text(literal(froms))
             )
         )
+    if not source.ptr and not source.ptr_error:
+        # Next to the names, not under the reasons: it is about the IP, not DMARC.
+        lines.append(
+            Content.styled(
+                "No reverse DNS: receivers distrust an IP without a PTR (Gmail requires one).",
+                "$text-warning",
+            )
+        )
     if source.reasons:
         lines += [Content(""), Content.styled("Why DMARC failed", "bold $text-accent")]
         for reason, count in source.reasons.most_common(4):
@@ -151,11 +159,85 @@ def render_source(source: SourceSummary) -> Content:
             Content(""),
             Content.styled("Every message from this source passed DMARC.", "$text-success"),
         ]
-    if not source.ptr and not source.ptr_error:
+    return Content("\n").join(lines)
+
+
+def _day(seconds: int | None) -> str:
+    return (iso(seconds) or "?")[:10]
+
+
+def render_domains(domains: Sequence[DomainSummary], limit: int = 3) -> Content:
+    """Each policy domain: the policy the receivers saw, who reported, when, extensions.
+
+    The policy is the latest report's (RFC 9990: one policy per report). RFC 9990's
+    `np`, `testing` and `discovery_method` are shown when a report carried them; test
+    mode is spelled out because it means the policy was not enforced.
+    """
+    lines: list[Content] = []
+    for domain in sorted(domains, key=lambda d: (-d.count, d.domain))[:limit]:
+        policy = domain.policy
+        tags = " ".join(
+            f"{name}={value}"
+            for name, value in (
+                ("p", policy.p),
+                ("sp", policy.sp),
+                ("np", policy.np),
+                ("adkim", policy.adkim or "r"),
+                ("aspf", policy.aspf or "r"),
+                ("pct", policy.pct),
+                ("t", policy.testing),
+            )
+            if value is not None
+        )
         lines.append(
-            Content.styled(
-                "No reverse DNS: receivers distrust an IP without a PTR (Gmail requires one).",
-                "$text-warning",
+            Content.assemble(
+                ("Policy of ", "bold $text-accent"),
+                Content.from_rich_text(literal(domain.domain, "bold")),
             )
         )
+        lines.append(Content.from_rich_text(literal(tags)))
+        if policy.discovery_method:
+            lines.append(
+                Content.assemble(
+                    ("found by ", "$text-muted"),
+                    Content.from_rich_text(literal(policy.discovery_method)),
+                )
+            )
+        if policy.p == "none":
+            lines.append(
+                Content.styled(
+                    "p=none: receivers only report. Move to p=quarantine once every "
+                    "legitimate source passes.",
+                    "$text-muted",
+                )
+            )
+        if policy.testing == "y":
+            lines.append(
+                Content.styled(
+                    "Test mode (t=y): receivers report failures but do not enforce the "
+                    "policy. Remove t=y when the sources above all pass.",
+                    "$text-warning",
+                )
+            )
+        reporters = ", ".join(sorted(domain.reporters)) or "?"
+        reports = f"{domain.reports} report{'' if domain.reports == 1 else 's'}"
+        lines.append(
+            Content.assemble(
+                (f"{reports} from ", "$text-muted"),
+                Content.from_rich_text(literal(reporters)),
+                (f" · {_day(domain.begin)} to {_day(domain.end)}", "$text-muted"),
+            )
+        )
+        if domain.extensions:
+            lines.append(
+                Content.assemble(
+                    ("Extensions (not interpreted) ", "$text-muted"),
+                    Content.from_rich_text(literal(", ".join(domain.extensions))),
+                )
+            )
+        lines.append(Content(""))
+    if len(domains) > limit:
+        lines.append(Content.styled(f"… and {len(domains) - limit} more domains", "$text-muted"))
+    while lines and not lines[-1].plain:
+        lines.pop()
     return Content("\n").join(lines)

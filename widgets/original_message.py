@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
@@ -20,25 +22,22 @@ MAX_SHOWN = 200_000
 
 _LABEL_WIDTH = 15
 
-
-def _row(name: str, value: object) -> Content:
-    return Content.assemble(
-        (f"{name:<{_LABEL_WIDTH}}", "$text-muted"), Content.from_rich_text(literal(value))
-    )
+Field = tuple[str, str] | None
+"""One parsed field (name, remote value), or None for the gap between recipients."""
 
 
-def recipient_fields(recipient: RecipientResult) -> list[Content]:
-    """The parsed fields of one recipient, one line each (empty fields left out)."""
+def recipient_rows(recipient: RecipientResult) -> list[Field]:
+    """The parsed fields of one recipient (empty fields left out)."""
     severity = "hard" if recipient.hard else "soft"
     if not recipient.failed:
         severity = recipient.action
-    rows = [_row("Recipient", recipient.recipient or "(no address)")]
+    rows: list[Field] = [("Recipient", recipient.recipient or "(no address)")]
     code = " ".join(
         part for part in (recipient.status or "", str(recipient.reply_code or "")) if part
     )
     if code:
-        rows.append(_row("Status", code))
-    rows.append(_row("Reason", f"{recipient.reason} ({severity}) · {recipient.provider}"))
+        rows.append(("Status", code))
+    rows.append(("Reason", f"{recipient.reason} ({severity}) · {recipient.provider}"))
     for name, value in (
         ("Remote MTA", recipient.remote_mta),
         ("Reporting MTA", recipient.reporting_mta),
@@ -46,32 +45,59 @@ def recipient_fields(recipient: RecipientResult) -> list[Content]:
         ("Diagnostic", recipient.diagnostic),
     ):
         if value:
-            rows.append(_row(name, value))
+            rows.append((name, str(value)))
     return rows
 
 
-def message_fields(label: str, results: Sequence[BounceResult]) -> Content:
+def field_rows(label: str, results: Sequence[BounceResult]) -> list[Field]:
     """What the reader made of the message at `label`: its kind and every recipient."""
-    lines: list[Content] = [_row("File", label)]
+    rows: list[Field] = [("File", label)]
     first = results[0] if results else None
     if first is not None:
-        lines.append(_row("Kind", first.kind))
+        rows.append(("Kind", first.kind))
         if first.subject:
-            lines.append(_row("Subject", first.subject))
+            rows.append(("Subject", first.subject))
         if first.original_subject or first.original_message_id:
             original = " ".join(
                 part
                 for part in (first.original_subject or "", first.original_message_id or "")
                 if part
             )
-            lines.append(_row("Original", original))
+            rows.append(("Original", original))
         if first.problem:
-            lines.append(_row("Problem", first.problem))
+            rows.append(("Problem", first.problem))
     for result in results:
         for recipient in result.recipients:
-            lines.append(Content(""))
-            lines += recipient_fields(recipient)
+            rows.append(None)
+            rows += recipient_rows(recipient)
+    return rows
+
+
+def message_fields(label: str, results: Sequence[BounceResult]) -> Content:
+    """The fields as one Content, a line each (for plain-text views and tests)."""
+    lines = [
+        Content("")
+        if row is None
+        else Content.assemble(
+            (f"{row[0]:<{_LABEL_WIDTH}}", "$text-muted"), Content.from_rich_text(literal(row[1]))
+        )
+        for row in field_rows(label, results)
+    ]
     return Content("\n").join(lines)
+
+
+def fields_table(label: str, results: Sequence[BounceResult]) -> Table:
+    """The fields as a two-column grid: a long value (a diagnostic, a subject and its
+    Message-ID) wraps under itself instead of under the labels. Values are `literal`."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="dim", width=_LABEL_WIDTH - 1)
+    grid.add_column(overflow="fold")
+    for row in field_rows(label, results):
+        if row is None:
+            grid.add_row("", "")
+        else:
+            grid.add_row(Text(row[0]), literal(row[1]))
+    return grid
 
 
 class OriginalMessage(Vertical):
@@ -114,8 +140,13 @@ class OriginalMessage(Vertical):
         if note:
             text.append(note, style="dim")
         with VerticalScroll(id="original-scroll"):
-            yield Static(message_fields(self._label, self._results), id="original-fields")
+            yield Static(fields_table(self._label, self._results), id="original-fields")
             yield Static(text, id="original-raw")
+
+    @property
+    def fields_text(self) -> str:
+        """The parsed fields as plain text, one per line (for tests)."""
+        return message_fields(self._label, self._results).plain
 
     @property
     def raw_text(self) -> str:

@@ -164,6 +164,10 @@ class AggregateReport:
     namespace: str | None = None
     warnings: tuple[str, ...] = ()
     """What this reader had to skip or guess (a record without a count, a bad date)."""
+    extensions: tuple[str, ...] = ()
+    """RFC 9990 extensions the report carries, as `name (namespace)`: the children of
+    `<extension>`, then `record: name (namespace)` for record-level ones. Their
+    contents are not interpreted (RFC 9990: ignore what you cannot handle)."""
 
     @property
     def total(self) -> int:
@@ -175,6 +179,42 @@ class AggregateReport:
 
 def _local(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+_RECORD_CHILDREN = frozenset({"row", "identifiers", "auth_results"})
+
+MAX_EXTENSIONS = 20
+"""Extension names kept per report (a hostile report could declare thousands)."""
+
+
+def _qualified(tag: Any) -> str:
+    """`name (namespace)` for `{namespace}name`, else the name."""
+    if not isinstance(tag, str):
+        return "?"
+    if tag.startswith("{"):
+        namespace, _, name = tag[1:].partition("}")
+        return f"{name[:60]} ({namespace[:120]})"
+    return tag[:60]
+
+
+def _extensions(root: ET.Element) -> tuple[str, ...]:
+    """The extensions of RFC 9990 section 4: file level and record level, each once.
+
+    Read before namespaces are stripped, because an extension is named by its own
+    namespace (the URI that defines it).
+    """
+    found: dict[str, None] = {}
+    for child in root:
+        if _local(child.tag) == "extension":
+            for item in child:
+                found.setdefault(_qualified(item.tag))
+        elif _local(child.tag) == "record":
+            for item in child:
+                if _local(item.tag) not in _RECORD_CHILDREN:
+                    found.setdefault("record: " + _qualified(item.tag))
+        if len(found) >= MAX_EXTENSIONS:
+            break
+    return tuple(list(found)[:MAX_EXTENSIONS])
 
 
 def _strip_namespaces(root: ET.Element) -> None:
@@ -238,6 +278,7 @@ def report_from_element(root: ET.Element) -> AggregateReport:
     namespace = root.tag[1:].split("}", 1)[0] if str(root.tag).startswith("{") else None
     if name != "feedback":
         raise ReportError(f"not a DMARC aggregate report: root element is <{name[:40]}>")
+    extensions = _extensions(root)
     _strip_namespaces(root)
     metadata = _child(root, "report_metadata")
     published = _child(root, "policy_published")
@@ -282,8 +323,10 @@ def report_from_element(root: ET.Element) -> AggregateReport:
     if skipped > MAX_WARNINGS:
         warnings.append(f"{skipped - MAX_WARNINGS} more records skipped")
     version = _text(root, "version")
-    modern = namespace == NS_DMARC2 or any(
-        _child(published, tag) is not None for tag in _RFC9990_ONLY
+    modern = (
+        namespace == NS_DMARC2
+        or bool(extensions)
+        or any(_child(published, tag) is not None for tag in _RFC9990_ONLY)
     )
     return AggregateReport(
         org_name=_text(metadata, "org_name") or "",
@@ -304,6 +347,7 @@ def report_from_element(root: ET.Element) -> AggregateReport:
         schema=SCHEMA_9990 if modern else SCHEMA_7489,
         namespace=namespace,
         warnings=tuple(warnings),
+        extensions=extensions,
     )
 
 
@@ -559,6 +603,10 @@ class RowVerdict:
 
 
 _OVERRIDE_TEXT = {
+    # RFC 9990 section 2.1.7 (local_policy, mailing_list, other, policy_test_mode,
+    # trusted_forwarder) plus RFC 7489's forwarded and sampled_out, still sent.
+    "policy_test_mode": "the policy was not applied because the DMARC record is in test "
+    "mode (t=y): remove t=y to enforce it",
     "forwarded": "the receiver saw the message was forwarded and did not apply the policy",
     "sampled_out": "the message fell outside pct= sampling, so the policy was not applied",
     "trusted_forwarder": "a forwarder the receiver trusts (e.g. ARC) vouched for the message",
@@ -591,7 +639,9 @@ def explain(
     else:
         verdict = record.dkim == "pass" or record.spf == "pass"
     dkim_why = None if dkim_ok else _dkim_problem(record, author, adkim, lines_up)
-    spf_why = None if spf_ok else _spf_problem(record, spf_checked, author, aspf, author_org)
+    spf_why = (
+        None if spf_ok else _spf_problem(record, spf_checked, author, aspf, author_org, lines_up)
+    )
     notes: list[str] = []
     failures: list[str] = []
     problems = [why for why in (dkim_why, spf_why) if why]
@@ -655,7 +705,12 @@ def _dkim_problem(
 
 
 def _spf_problem(
-    record: Record, checked: Sequence[SpfAuth], author: str, mode: str, author_org: str
+    record: Record,
+    checked: Sequence[SpfAuth],
+    author: str,
+    mode: str,
+    author_org: str,
+    lines_up: Callable[[str, str], bool] | None = None,
 ) -> str:
     target = author if mode == "s" else author_org
     under = f"exactly {author} (aspf=s)" if mode == "s" else f"under {target}"
@@ -671,6 +726,12 @@ def _spf_problem(
     spf = checked[0]
     name = spf.domain or "?"
     ip = record.source_ip
+    if spf.domain and lines_up is not None and not lines_up(spf.domain, mode):
+        # Fixing this domain's SPF record would not help DMARC: it does not align.
+        return (
+            f"SPF {spf.result} for {name}, which does not align with {author} anyway: "
+            f"use a Return-Path (bounce) domain {under} whose SPF record lists {ip}'s service"
+        )
     if spf.result in ("fail", "softfail"):
         return (
             f"SPF {spf.result} for {name}: {ip} is not in its SPF record: add the service "
@@ -734,6 +795,7 @@ class ReportResult:
             "duplicate": self.duplicate,
             "errors": list(report.errors),
             "warnings": list(report.warnings),
+            "extensions": list(report.extensions),
             "rows": [row.to_dict() for row in self.rows],
         }
 
@@ -885,12 +947,21 @@ class DomainSummary:
     count: int = 0
     passed: int = 0
     failed: int = 0
+    begin: int | None = None
+    """The earliest reporting period start across its reports (epoch seconds)."""
+    end: int | None = None
+    """The latest reporting period end across its reports."""
+    extensions: dict[str, None] = field(default_factory=dict)
+    """RFC 9990 extensions seen in its reports (ordered, each once)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.policy.to_dict(),
+            "begin": iso(self.begin),
+            "end": iso(self.end),
             "reports": self.reports,
             "reporters": sorted(self.reporters),
+            "extensions": list(self.extensions),
             "count": self.count,
             "pass": self.passed,
             "fail": self.failed,
@@ -944,20 +1015,34 @@ def mark_duplicates(results: Sequence[ReportResult]) -> None:
         seen.add(key)
 
 
-def summarise(
-    results: Sequence[ReportResult],
-    skipped: Sequence[Problem] = (),
-    ptrs: Mapping[str, Ptr] | None = None,
-) -> Summary:
-    """Sum `results` (duplicates counted once) into sources, volumes and domains."""
-    summary = Summary(reports=len(results), skipped=list(skipped))
-    summary.files = len({result.file or result.source for result in results})
-    ptrs = ptrs or {}
-    for result in results:
+class SummaryBuilder:
+    """`summarise`, one report at a time, so a reader of thousands of reports (the
+    console's thread) keeps the running totals, not every row of every report."""
+
+    def __init__(self, *, detect_duplicates: bool = False) -> None:
+        self.summary = Summary()
+        """The totals so far (PTR names are put on by `build`)."""
+        self._detect = detect_duplicates
+        self._seen: set[tuple[str, str, str]] = set()
+        self._files: set[str] = set()
+
+    def skip(self, problem: Problem) -> None:
+        self.summary.skipped.append(problem)
+
+    def add(self, result: ReportResult) -> None:
+        """Fold `result` in; with `detect_duplicates`, mark it as `mark_duplicates` would."""
+        summary = self.summary
+        summary.reports += 1
+        self._files.add(result.file or result.source)
+        summary.files = len(self._files)
+        report = result.report
+        if self._detect:
+            key = (report.org_name, report.report_id, report.policy.domain)
+            result.duplicate = bool(report.report_id) and key in self._seen
+            self._seen.add(key)
         if result.duplicate:
             summary.duplicates += 1
-            continue
-        report = result.report
+            return
         policy = report.policy
         domain = summary.domains.get(policy.domain)
         if domain is None:
@@ -968,13 +1053,17 @@ def summarise(
         domain.reports += 1
         if report.org_name:
             domain.reporters.add(report.org_name)
+        if report.begin is not None:
+            domain.begin = report.begin if domain.begin is None else min(domain.begin, report.begin)
+        if report.end is not None:
+            domain.end = report.end if domain.end is None else max(domain.end, report.end)
+        for name in report.extensions:
+            domain.extensions.setdefault(name)
         for row in result.rows:
             record = row.record
             source = summary.sources.get(record.source_ip)
             if source is None:
-                ptr = ptrs.get(record.source_ip, Ptr())
-                source = SourceSummary(record.source_ip, ptr=ptr.name, ptr_error=ptr.error)
-                summary.sources[record.source_ip] = source
+                source = summary.sources[record.source_ip] = SourceSummary(record.source_ip)
             source.count += record.count
             source.header_from[record.header_from] += record.count
             domain.count += record.count
@@ -989,4 +1078,26 @@ def summarise(
                 summary.failed += record.count
                 for reason in row.failures:
                     source.reasons[reason] += record.count
-    return summary
+
+    def build(self, ptrs: Mapping[str, Ptr] | None = None) -> Summary:
+        """The summary, with each source's reverse DNS from `ptrs`."""
+        for address, source in self.summary.sources.items():
+            ptr = (ptrs or {}).get(address)
+            if ptr is not None:
+                source.ptr, source.ptr_error = ptr.name, ptr.error
+        return self.summary
+
+
+def summarise(
+    results: Sequence[ReportResult],
+    skipped: Sequence[Problem] = (),
+    ptrs: Mapping[str, Ptr] | None = None,
+) -> Summary:
+    """Sum `results` (duplicates, as `mark_duplicates` flagged them, counted once) into
+    sources, volumes and domains."""
+    builder = SummaryBuilder()
+    for result in results:
+        builder.add(result)
+    for problem in skipped:
+        builder.skip(problem)
+    return builder.build(ptrs)

@@ -285,6 +285,16 @@ def print_human(
         )
         for note in (*report.errors, *report.warnings):
             console.print(Text("  ! ", style="yellow") + literal(note))
+        if report.generator or report.extensions:
+            # RFC 9990 metadata: who made the report, and extensions not interpreted here.
+            console.print(
+                Text.assemble(
+                    ("  generator ", "dim") if report.generator else "",
+                    literal(report.generator or ""),
+                    ("  extensions ", "dim") if report.extensions else "",
+                    literal(", ".join(report.extensions)),
+                )
+            )
         table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1))
         table.add_column("source", no_wrap=True)
         if rdns:

@@ -116,11 +116,23 @@ def read_inputs(
 
 
 def _walk(folder: Path) -> Iterator[Path]:
+    """Report files under `folder`, sorted; only regular files.
+
+    A FIFO named `x.xml` in a folder would block `open` until a writer comes, so
+    sockets, FIFOs and devices found while walking are never opened (a file named
+    on the command line is read whatever it is: `<(zcat …)` is a pipe).
+    """
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(name for name in dirs if not name.startswith("."))
         for name in sorted(files):
             if not name.startswith(".") and name.lower().endswith(REPORT_SUFFIXES):
-                yield Path(root) / name
+                path = Path(root) / name
+                try:
+                    regular = path.is_file()
+                except OSError:
+                    regular = True  # let _read_file report why it cannot be read
+                if regular:
+                    yield path
 
 
 def _read_file(path: Path) -> Iterator[Document | Problem]:

@@ -438,3 +438,79 @@ async def test_reverse_names_report_a_dead_server_within_the_timeout() -> None:
             ctx.close()
     assert ptrs["192.0.2.10"].name is None
     assert "no answer" in (ptrs["192.0.2.10"].error or "")
+
+
+# -- RFC 9990 details ------------------------------------------------------------------
+
+EXTENDED = f"""<?xml version="1.0"?>
+<feedback xmlns="{NS_DMARC2}" xmlns:ext="https://extension.test/arc-1.0">
+  <version>1.0</version>
+  <report_metadata>
+    <org_name>receiver.test</org_name><email>dmarc@receiver.test</email>
+    <report_id>r-1</report_id>
+    <date_range><begin>1764115200</begin><end>1764201599</end></date_range>
+    <generator>reporter 9</generator>
+  </report_metadata>
+  <policy_published>
+    <domain>example.test</domain><discovery_method>treewalk</discovery_method>
+    <p>reject</p><np>reject</np><testing>y</testing>
+  </policy_published>
+  <extension><ext:arc-override>never</ext:arc-override></extension>
+  <record>
+    <row><source_ip>192.0.2.10</source_ip><count>3</count>
+      <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf>
+        <reason><type>policy_test_mode</type></reason></policy_evaluated></row>
+    <identifiers><header_from>example.test</header_from></identifiers>
+    <auth_results><spf><domain>example.test</domain><result>fail</result></spf></auth_results>
+    <ext:arc-results><ext:chain>fail</ext:chain></ext:arc-results>
+  </record>
+</feedback>
+""".encode()
+
+
+def test_rfc9990_extensions_are_named_and_test_mode_is_explained() -> None:
+    report = parse_report(EXTENDED)
+    assert report.schema == SCHEMA_9990
+    assert report.generator == "reporter 9"
+    assert report.policy.testing == "y"
+    assert report.policy.discovery_method == "treewalk"
+    assert report.extensions == (
+        "arc-override (https://extension.test/arc-1.0)",
+        "record: arc-results (https://extension.test/arc-1.0)",
+    )
+    result = analyse("extended.xml", report)
+    (row,) = result.rows
+    assert not row.passed
+    # RFC 9990's policy_test_mode override is worded, not shown as an unknown type.
+    assert any("test mode (t=y)" in note for note in row.notes)
+    data = result.to_dict()
+    assert data["extensions"] == list(report.extensions)
+    summary = summarise([result])
+    domain = summary.domains["example.test"]
+    assert (domain.begin, domain.end) == (1764115200, 1764201599)
+    assert domain.to_dict()["extensions"] == list(report.extensions)
+    assert domain.to_dict()["begin"] == "2025-11-26T00:00:00Z"
+
+
+def test_extension_names_are_bounded() -> None:
+    many = "".join(f"<x:e{i}/>" for i in range(200))
+    text = (
+        EXTENDED.decode()
+        .replace("<ext:arc-override>never</ext:arc-override>", many)
+        .replace("xmlns:ext=", 'xmlns:x="urn:x" xmlns:ext=')
+    )
+    report = parse_report(text.encode())
+    assert len(report.extensions) == 20
+
+
+def test_spf_failing_for_an_unaligned_domain_says_fixing_it_would_not_help() -> None:
+    record = _row(spf=(SpfAuth("bounce.esp.test", None, "softfail"),))
+    verdict = explain(record, _policy())
+    assert not verdict.passed
+    assert verdict.failures[1] == (
+        "SPF softfail for bounce.esp.test, which does not align with example.test anyway: "
+        "use a Return-Path (bounce) domain under example.test whose SPF record lists "
+        "192.0.2.10's service"
+    )
+    strict = explain(record, _policy(aspf="s"))
+    assert "exactly example.test (aspf=s)" in strict.failures[1]

@@ -207,3 +207,12 @@ def test_concatenated_gzip_members_are_joined() -> None:
     xml = YAHOO.read_bytes()
     half = len(xml) // 2
     assert gunzip(gzip.compress(xml[:half]) + gzip.compress(xml[half:])) == xml
+
+
+def test_a_fifo_inside_a_folder_is_never_opened(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "good.xml").write_bytes(GOOGLE.read_bytes())
+    os.mkfifo(tmp_path / "stuck.xml")  # opening it would block until a writer came
+    items = list(read_inputs([tmp_path]))
+    assert [Path(item.source).name for item in items] == ["good.xml"]

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent, TextArea
@@ -29,6 +31,7 @@ from console.panes.bounces import (
     OriginalMessageScreen,
     PasteScreen,
     demo_campaign_path,
+    path_problem,
     read_original,
 )
 from widgets.bounce_detail import BounceDetail
@@ -69,6 +72,13 @@ HOSTILE = (
 
 def plain(widget: Static) -> str:
     return str(widget.render())
+
+
+def rendered(widget: Static, width: int = 200) -> str:
+    """What a Static holding a Rich renderable (a grid) draws, as plain text."""
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    console.print(widget.content)
+    return console.file.getvalue()
 
 
 async def open_bounces(pilot: Pilot) -> BouncesPane:
@@ -197,7 +207,7 @@ async def test_the_original_message_is_shown_literally(make_app, tmp_path: Path)
         assert "\\x1b[31mred" in shown
         assert "\x1b" not in shown
         assert "\x07" not in shown
-        fields = plain(screen.query_one("#original-fields", Static))
+        fields = rendered(screen.query_one("#original-fields", Static))
         assert "mallory@example.com" in fields
         assert "5.1.1" in fields
         assert "\x1b" not in fields
@@ -401,3 +411,266 @@ async def test_an_mbox_entry_opens_as_its_own_message(make_app, tmp_path: Path) 
         assert [pane.short(label) for label, _ in members] == ["bounces.mbox#2"]
         assert "kim@example.org" in read_original(members[0][0])
         assert "farid@example.net" not in read_original(members[0][0])
+
+
+# -- remote text stays literal everywhere the pane shows it --------------------------------
+
+RLO, LRI, CSI8 = "\u202e", "\u2066", "\x9b"
+"""A right-to-left override, a left-to-right isolate (bidi controls that reorder what
+follows them) and the 8-bit CSI, which some terminals run like ESC [ (XML allows it)."""
+
+HOSTILE_BIDI = HOSTILE.replace(
+    "Diagnostic-Code: smtp; 550 5.1.1 [bold]user[/bold] \x1b[2Jgone\n",
+    f"Diagnostic-Code: smtp; 550 5.1.1 [bold]user[/bold] \x1b[2Jgone {RLO}txt.exe{LRI}\n",
+)
+
+HOSTILE_REPORT = f"""<?xml version="1.0" encoding="utf-8"?>
+<feedback>
+  <report_metadata>
+    <org_name>[bold red]Evil{CSI8}31m Corp{RLO}gpj.exe</org_name>
+    <email>dmarc@evil.test</email>
+    <report_id>hostile-1</report_id>
+    <date_range><begin>1795651200</begin><end>1795737599</end></date_range>
+  </report_metadata>
+  <policy_published><domain>example.test</domain><p>reject</p></policy_published>
+  <record>
+    <row><source_ip>192.0.2.10</source_ip><count>4</count>
+      <policy_evaluated><disposition>reject</disposition><dkim>fail</dkim><spf>fail</spf>
+      </policy_evaluated></row>
+    <identifiers><header_from>example.test</header_from></identifiers>
+    <auth_results>
+      <spf><domain>[link=https://evil.test]x[/link]{RLO}.test</domain><result>fail</result></spf>
+    </auth_results>
+  </record>
+</feedback>
+""".encode()
+
+
+def _assert_literal(text: str, *shown: str) -> None:
+    for part in shown:
+        assert part in text, part
+    for raw in ("\x1b", "\x07", RLO, LRI, CSI8):
+        assert raw not in text, repr(raw)
+
+
+async def test_remote_text_is_escaped_in_groups_detail_and_dmarc_view(
+    make_app, tmp_path: Path
+) -> None:
+    """Markup, ESC/CSI sequences and bidi controls from a bounce, a DMARC report's org
+    name and auth results, and a PTR name all reach the screen as visible escapes."""
+    from console.bounce.aggregate import Ptr, summarise
+
+    bounces = tmp_path / "bounces"
+    bounces.mkdir()
+    (bounces / "hostile.eml").write_text(HOSTILE_BIDI, encoding="utf-8")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "hostile.xml").write_bytes(HOSTILE_REPORT)
+    app = make_app("good.test")
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_bounces(pilot)
+        await load_path(pilot, pane, bounces)
+        assert pane.current_group is not None
+        detail = plain(pane.query_one(BounceDetail))
+        _assert_literal(detail, "[bold]user[/bold]", "\\x1b", "\\u202etxt.exe\\u2066")
+        await pilot.press("m")
+        await pilot.pause()
+        await pilot.press("enter")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not isinstance(pilot.app.screen, OriginalMessageScreen):
+            assert loop.time() < deadline, "the original message did not open"
+            await pilot.pause(0.05)
+        await pilot.pause()
+        fields = rendered(pilot.app.screen.query_one("#original-fields", Static))
+        _assert_literal(fields, "\\u202etxt.exe", "[bold]user[/bold]")
+        raw = pilot.app.screen.query_one("#original-raw", Static).content
+        assert isinstance(raw, Text)
+        _assert_literal(raw.plain, "\\u202etxt.exe\\u2066", "\\x1b]0;owned\\x07")
+        await pilot.press("escape")
+        await pilot.pause()
+
+        # The DMARC view of a hostile report: org name, SPF domain (in the reason).
+        await pilot.press("d")
+        await pilot.pause()
+        await load_path(pilot, pane, reports)
+        assert pane.summary is not None
+        assert pane.summary.count == 4
+        detail = plain(pane.query_one(BounceDetail))
+        _assert_literal(
+            detail,
+            "[bold red]Evil\\x9b31m Corp\\u202egpj.exe",
+            "[link=https://evil.test]x[/link]\\u202e.test",
+        )
+        # A PTR name comes from a stranger's DNS: the table and the detail escape it too.
+        summary = summarise(_results_of(pane), ptrs={"192.0.2.10": Ptr(name=f"[b]mx{RLO}.test")})
+        pane.post_message(BouncesPane.ReportsDone(pane._run, summary, str(reports)))
+        await pilot.pause()
+        await pilot.pause()
+        table = pane.query_one(DmarcSources)
+        cells = [cell.plain for cell in table.get_row_at(0) if isinstance(cell, Text)]
+        _assert_literal(" ".join(cells), "[b]mx\\u202e.test")
+        _assert_literal(plain(pane.query_one(BounceDetail)), "[b]mx\\u202e.test")
+
+
+def _results_of(pane: BouncesPane) -> list:
+    """The pane's reports again, as the engine reads them (for a summary with PTRs)."""
+    from console.bounce import aggregate
+
+    return [
+        aggregate.analyse(item.source, item.report, file=item.file)
+        for item in aggregate.load_reports([pane._reports_root])
+        if isinstance(item, aggregate.Loaded)
+    ]
+
+
+async def test_enter_on_a_group_opens_its_messages_and_escape_goes_back(make_app) -> None:
+    app = make_app("good.test", demo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_bounces(pilot)
+        await settle(pilot, pane)
+        groups = pane.query_one(BounceGroups)
+        assert groups.has_focus
+        detail_box = pane.query_one("#bounces-detail-box")
+        messages_box = pane.query_one("#bounces-messages-box")
+        assert detail_box.display
+        assert not messages_box.display  # 80 columns: the detail first
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        messages = pane.query_one(BounceMessages)
+        assert messages.has_focus
+        assert messages_box.display
+        assert not detail_box.display  # narrow: the messages took the detail's place
+        assert [r.recipient for _, r in messages.members]
+        # Escape gives the detail back and returns to the groups, on the same group.
+        await pilot.press("escape")
+        await pilot.pause()
+        assert groups.has_focus
+        assert detail_box.display
+        assert not messages_box.display
+        assert groups.cursor_row == 1
+
+
+async def test_wide_enter_on_a_group_focuses_the_messages_beside_the_detail(make_app) -> None:
+    app = make_app("good.test", demo=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_bounces(pilot)
+        await settle(pilot, pane)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert pane.query_one(BounceMessages).has_focus
+        assert pane.query_one("#bounces-detail-box").display
+
+
+async def test_a_fifo_is_refused_with_one_line_instead_of_blocking(
+    make_app, tmp_path: Path
+) -> None:
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    app = make_app("good.test")
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_bounces(pilot)
+        await load_path(pilot, pane, fifo)
+        assert pane.running is None
+        assert pane.loaded is None
+        toasts = [n.message for n in pilot.app._notifications]
+        assert any(str(fifo) in t and "not a file or folder" in t for t in toasts)
+        assert all("\n" not in t for t in toasts)
+        # The DMARC view refuses it the same way.
+        await pilot.press("escape", "d")
+        await pilot.pause()
+        assert pane.mode == "dmarc"
+        await load_path(pilot, pane, fifo)
+        assert pane.summary is None
+        assert sum("not a file or folder" in n.message for n in pilot.app._notifications) == 2
+
+
+async def test_every_bounces_action_is_in_the_palette_and_v_opens(make_app) -> None:
+    from console.commands import ScreenActionsProvider
+
+    app = make_app("good.test", demo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_bounces(pilot)
+        await settle(pilot, pane)
+        names = {name for name, _, _ in ScreenActionsProvider(pilot.app.screen)._actions()}
+        assert {"Open", "Messages", "Check", "Copy fix", "Export", "DMARC", "Paste"} <= names
+        await pilot.press("v")  # a group: its messages
+        await pilot.pause()
+        assert pane.query_one(BounceMessages).has_focus
+        await pilot.press("v")  # a message: the original
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not isinstance(pilot.app.screen, OriginalMessageScreen):
+            assert loop.time() < deadline, "the original message did not open"
+            await pilot.pause(0.05)
+
+
+async def test_dmarc_reading_shows_progress_and_escape_stops_the_thread(
+    make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.bounce import aggregate
+
+    folder = tmp_path / "rua"
+    folder.mkdir()
+    source = next(demo_campaign_path().parent.joinpath("dmarc").glob("google*.xml"))
+    for index in range(40):
+        data = source.read_bytes().replace(b"4815162342108", b"r%d" % index)
+        (folder / f"r{index:02}.xml").write_bytes(data)
+    read: list[str] = []
+    gate, finished = threading.Event(), threading.Event()
+    real_load = aggregate.load_reports
+
+    def gated_load(paths):
+        # Each report waits for the gate after the 3rd, so the load is surely running
+        # when escape is pressed; `finished` tells when the thread let go of the files.
+        try:
+            for item in real_load(paths):
+                read.append(item.source)
+                if len(read) > 3:
+                    gate.wait(10)
+                time.sleep(0.2)  # long enough for a progress message per report
+                yield item
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(aggregate, "load_reports", gated_load)
+    app = make_app("good.test")
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_bounces(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("l")
+        pane.query_one("#bounces-path", Input).value = str(folder)
+        await pilot.press("enter")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while "reports read" not in pane.status_text:
+            assert loop.time() < deadline, "no progress while reading reports"
+            await pilot.pause(0.02)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert pane.running is None
+        assert "Cancelled" in pane.status_text
+        gate.set()
+        assert await asyncio.to_thread(finished.wait, 20)
+        assert len(read) < 40  # the thread stopped instead of reading every report
+        assert pane.summary is None
+
+
+def test_path_problem_names_what_cannot_be_read(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "a.eml").write_text("x", encoding="utf-8")
+    os.mkfifo(tmp_path / "pipe")
+    assert path_problem(tmp_path) is None
+    assert path_problem(tmp_path / "a.eml") is None
+    assert path_problem(tmp_path / "missing") == "no such file or folder"
+    assert "FIFO" in (path_problem(tmp_path / "pipe") or "")
+    assert (path_problem(tmp_path / "a\x00b") or "").startswith("cannot read")
+    if os.geteuid() != 0:  # root reads everything
+        locked = tmp_path / "locked.eml"
+        locked.write_text("x", encoding="utf-8")
+        locked.chmod(0)
+        assert path_problem(locked) == "cannot read: permission denied"
