@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -19,7 +21,7 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
-    """`text` with control characters (C0, DEL, C1, bidi overrides) shown as escapes.
+    """`text` with control characters (C0, DEL, C1, bidi marks, line separators) as escapes.
 
     Tabs survive; newlines survive only with `keep_newlines` (transcripts), otherwise
     they are escaped so one record stays one line.

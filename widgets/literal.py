@@ -16,7 +16,9 @@ from rich.text import Text
 from console.literal import printable
 
 # Same set as console.literal.printable; tests/widgets/test_literal.py keeps them equal.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+"
+)
 ESCAPE_STYLE = "reverse"
 """How an escaped control character is marked (a text attribute, not a colour)."""
 

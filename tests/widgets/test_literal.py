@@ -47,3 +47,11 @@ def test_plain_text_is_exactly_printable(value: str) -> None:
 @given(st.text())
 def test_kept_newlines_match_printable_too(value: str) -> None:
     assert literal(value, keep_newlines=True).plain == printable(value, keep_newlines=True)
+
+
+def test_bidi_marks_and_unicode_line_separators_are_escaped_in_both_helpers() -> None:
+    from console.literal import printable
+
+    hostile = "a\u061cb\u2028c\u2029d"
+    assert printable(hostile) == "a\\u061cb\\u2028c\\u2029d"
+    assert literal(hostile).plain == printable(hostile)
