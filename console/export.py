@@ -62,8 +62,12 @@ def report_to_markdown(report: Report) -> str:
             lines.append(
                 f"- **{_word(finding.severity)}** `{finding.code}`: {printable(finding.message)}"
             )
-            if finding.fix:
+            record = finding.record
+            if finding.fix and (not record or finding.fix.strip() != record.strip()):
                 lines += ["", "  Fix:", "", *("  " + line for line in _block(finding.fix))]
+            if record:
+                # Its own block, so it can be pasted into a DNS console or a file as is.
+                lines += ["", "  Record to publish:", "", *("  " + line for line in _block(record))]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -45,19 +45,31 @@ class Finding:
 
     `code` is stable and namespaced by check (`spf.too-many-lookups`) so scripts and
     tests can rely on it; `message` and `fix` are for people.
+
+    `record` is the exact thing to paste, apart from the prose, so an admin can copy it
+    into a DNS console or a file untouched. For DNS it is one zone-file line per record,
+    `owner. TTL IN TYPE RDATA` with an absolute owner name, e.g.
+    `_dmarc.example.com. 3600 IN TXT "v=DMARC1; p=none"`; TXT data is quoted, with
+    values over 255 octets split into several quoted strings (RFC 1035 3.3.14), and
+    several records are separate lines. For a setting that is not DNS (an MTA-STS policy
+    file) it is the exact file body. `None` when the fix is advice, not a record; `fix`
+    still quotes the record too, so readers of `fix` alone lose nothing.
     """
 
     code: str
     severity: Status
     message: str
     fix: str = ""
+    record: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | None]:
+        # `record` is always present (null when there is none) so the shape is stable.
         return {
             "code": self.code,
             "severity": self.severity.value,
             "message": self.message,
             "fix": self.fix,
+            "record": self.record,
         }
 
 

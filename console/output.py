@@ -88,10 +88,16 @@ class ReportPrinter:
                 Text.assemble((finding.code, "bold"), "  ", literal(finding.message)),
             )
             console.print(Padding(grid, (0, 0, 0, 2)))
-            if finding.fix:
+            record = finding.record
+            if finding.fix and (not record or finding.fix.strip() != record.strip()):
                 # Unwrapped, so a record can be copied from the terminal whole.
                 console.print(Text("    fix:", style="bold cyan"))
                 for line in finding.fix.splitlines():
+                    console.print(Text("    ") + literal(line), soft_wrap=True)
+            if record:
+                # The exact record (or file body) on its own lines, nothing else on them.
+                console.print(Text("    publish:", style="bold cyan"))
+                for line in record.splitlines():
                     console.print(Text("    ") + literal(line), soft_wrap=True)
         console.print()
 

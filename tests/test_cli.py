@@ -41,6 +41,11 @@ def test_check_json_lines_follow_the_design_shape(lab: Lab, capsys) -> None:
     plus_all = by_domain["plusall.test"]["checks"][0]
     assert plus_all["status"] == "fail"
     assert any(f["code"] == "spf.plus-all" and f["fix"] for f in plus_all["findings"])
+    # Every finding has the same keys, in order; `record` is null when there is none.
+    for finding in [f for report in lines for c in report["checks"] for f in c["findings"]]:
+        assert list(finding) == ["code", "severity", "message", "fix", "record"]
+    plus = next(f for f in plus_all["findings"] if f["code"] == "spf.plus-all")
+    assert plus["record"] == 'plusall.test. 3600 IN TXT "v=spf1 mx ~all"'
     assert code == 1, "a failed check makes the exit status 1"
 
 

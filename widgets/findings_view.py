@@ -43,11 +43,29 @@ class FindingsView(Vertical):
         return list(self._findings)
 
     def fix_to_copy(self) -> Finding | None:
-        """The focused card's finding if it has a fix, else the worst finding with a fix."""
+        """The focused card's finding if it has a fix, else the worst finding with a fix.
+
+        A finding with only a `record` counts as having a fix: the record is the fix.
+        """
         focused = self.screen.focused if self.is_mounted else None
-        if isinstance(focused, FindingCard) and focused.parent is self and focused.finding.fix:
+        if isinstance(focused, FindingCard) and focused.parent is self and has_fix(focused.finding):
             return focused.finding
         for finding in self._findings:
-            if finding.fix and finding.severity is not Status.PASS:
+            if has_fix(finding) and finding.severity is not Status.PASS:
                 return finding
-        return next((finding for finding in self._findings if finding.fix), None)
+        return next((finding for finding in self._findings if has_fix(finding)), None)
+
+
+def has_fix(finding: Finding) -> bool:
+    return bool(finding.fix or finding.record)
+
+
+def text_to_copy(finding: Finding) -> tuple[str, str]:
+    """What `c` puts on the clipboard and what it is: (`record` or `fix`, the text).
+
+    The record when there is one, since that is what goes into a DNS console or a
+    file untouched; the prose fix otherwise.
+    """
+    if finding.record:
+        return "record", finding.record
+    return "fix", finding.fix

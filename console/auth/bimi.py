@@ -478,6 +478,7 @@ async def check_bimi(ctx: ResolverContext, domain: str, options: AuditOptions) -
                 f"{owner} has {len(records)} BIMI records; providers then use none.",
                 "Keep exactly one, e.g. "
                 + suggested_record(domain, parse_record(records[0]), owner=owner),
+                suggested_record(domain, parse_record(records[0]), owner=owner),
             )
         )
     record = parse_record(records[0])
@@ -492,6 +493,7 @@ async def check_bimi(ctx: ResolverContext, domain: str, options: AuditOptions) -
                 + "; ".join(record.errors)
                 + "), so no logo is shown.",
                 "Publish " + suggested_record(domain, record, owner=owner),
+                suggested_record(domain, record, owner=owner),
             )
         )
     if record.declined:
@@ -514,6 +516,9 @@ async def check_bimi(ctx: ResolverContext, domain: str, options: AuditOptions) -
                 "logo until spoofed mail is quarantined or rejected.",
                 "Move DMARC to enforcement once reports show your mail passes: "
                 + txt_record(gate.fix_owner or f"_dmarc.{org}", gate.fix_record or ""),
+                txt_record(gate.fix_owner or f"_dmarc.{org}", gate.fix_record)
+                if gate.fix_record
+                else None,
             )
         )
 

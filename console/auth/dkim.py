@@ -127,8 +127,11 @@ def parse_key_record(text: str, owner: str = "<selector>._domainkey.<domain>") -
     key = DkimKey(record=text)
     findings = key.findings
 
-    def syntax(message: str, fix: str) -> None:
-        findings.append(Finding("dkim.syntax", Status.FAIL, message, fix))
+    def syntax(message: str, fix: str, record: str | None = None) -> None:
+        findings.append(Finding("dkim.syntax", Status.FAIL, message, fix, record))
+
+    def publish(message: str, record: str) -> None:
+        syntax(message, record, record)
 
     pairs = parse_tags(text)
     # parse_tags turns "garbage" into ("garbage", ""), like "k=": tell them apart here.
@@ -156,13 +159,13 @@ def parse_key_record(text: str, owner: str = "<selector>._domainkey.<domain>") -
     tags = key.tags
     if "v" in tags:
         if pairs and pairs[0][0] != "v":
-            syntax(
+            publish(
                 f"{owner}: v=DKIM1 must be the first tag (RFC 6376 3.6.1); receivers may "
                 "ignore a record that starts with another tag.",
                 txt_record(owner, _rebuilt(tags)),
             )
         if tags["v"] != "DKIM1":
-            syntax(
+            publish(
                 f"{owner}: v={tags['v']} is not a DKIM version; receivers discard the record.",
                 txt_record(owner, _rebuilt(tags)),
             )
@@ -188,16 +191,17 @@ def parse_key_record(text: str, owner: str = "<selector>._domainkey.<domain>") -
                     "nothing they accept.",
                     "Sign with rsa-sha256 and drop the h= tag (or set h=sha256): "
                     + txt_record(owner, _rebuilt(tags, drop=("h",))),
+                    txt_record(owner, _rebuilt(tags, drop=("h",))),
                 )
             )
         else:
-            syntax(
+            publish(
                 f"{owner}: h={tags['h']} names no hash algorithm receivers support "
                 "(sha256), so no signature made with this key verifies.",
                 txt_record(owner, _rebuilt(tags, drop=("h",))),
             )
     if key.service_types is not None and not {"*", "email"} & set(key.service_types):
-        syntax(
+        publish(
             f"{owner}: s={tags['s']} does not include email or *, so receivers must not use "
             "this key for mail.",
             txt_record(owner, _rebuilt(tags, drop=("s",))),
@@ -211,6 +215,7 @@ def parse_key_record(text: str, owner: str = "<selector>._domainkey.<domain>") -
                 "signed with it as unsigned, which weakens DKIM and DMARC.",
                 "Remove the y flag once signing works: "
                 + txt_record(owner, _rebuilt(_without_flag(tags, "y"))),
+                txt_record(owner, _rebuilt(_without_flag(tags, "y"))),
             )
         )
 
@@ -474,6 +479,7 @@ async def check_dkim(ctx: ResolverContext, domain: str, options: AuditOptions) -
                     f"{owner} has {len(texts)} TXT records; RFC 6376 3.6.2.2 leaves the "
                     "result undefined, so receivers may pick the wrong one and fail.",
                     f"Keep only the key record: {txt_record(owner, candidates[0])}",
+                    txt_record(owner, candidates[0]),
                 )
             )
         entry = {

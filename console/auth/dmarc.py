@@ -1293,6 +1293,7 @@ def _findings(
                 problem.severity,
                 f"In the record at {owner} (character {problem.position + 1}): {problem.message}.",
                 "Publish instead: " + txt_record(owner, suggested_record(parsed)),
+                txt_record(owner, suggested_record(parsed)),
             )
         )
     findings.extend(_policy_findings(domain, discovery, no_mail))
@@ -1335,6 +1336,13 @@ def _dns_error(what: str, error: str, *, policy_unknown: bool) -> Finding:
     )
 
 
+def _missing_record(domain: str, no_mail: frozenset[str] = frozenset()) -> str:
+    """The record `_missing_fix` asks to publish, as a zone-file line."""
+    if domain in no_mail:
+        return txt_record(f"_dmarc.{domain}", f"v={VERSION}; p=reject")
+    return txt_record(f"_dmarc.{domain}", f"v={VERSION}; p=none; rua=mailto:dmarc-reports@{domain}")
+
+
 def _missing_fix(domain: str, no_mail: frozenset[str] = frozenset()) -> str:
     if domain in no_mail:
         # A parked domain has no legitimate mail to watch, so there is nothing to learn
@@ -1362,6 +1370,7 @@ def _missing(domain: str, no_mail: frozenset[str] = frozenset()) -> Finding:
         f"tree. {BULK_SENDER_PROVIDERS} require bulk senders to publish at least p=none, so "
         "their mail is rejected or sent to spam, and anyone can spoof the domain unnoticed.",
         _missing_fix(domain, no_mail),
+        _missing_record(domain, no_mail),
     )
 
 
@@ -1457,6 +1466,7 @@ def _multiple(
         "Delete all but one; keep this single record: "
         + txt_record(f"_dmarc.{domain}", replacement)
         + later,
+        txt_record(f"_dmarc.{domain}", replacement),
     )
 
 
@@ -1468,22 +1478,24 @@ def _discarded(domain: str, text: str, parsed: ParsedDmarc) -> Finding:
         f"The TXT record {_clip(text, 80)!r} at _dmarc.{domain} looks like DMARC but is not "
         f"a DMARC record: {reason}. The domain has no policy of its own.",
         "Replace it with: " + txt_record(f"_dmarc.{domain}", suggested_record(parsed)),
+        txt_record(f"_dmarc.{domain}", suggested_record(parsed)),
     )
 
 
 def _long_name(domain: str, discovery: DmarcDiscovery) -> Finding:
     skipped_to = discovery.steps[1].domain if len(discovery.steps) > 1 else domain
+    record = txt_record(
+        f"_dmarc.{domain}",
+        suggested_record(discovery.parsed) if discovery.parsed else f"v={VERSION}; p=none",
+    )
     return Finding(
         "dmarc.long-name",
         Status.WARN,
         f"{domain} has more than {MAX_WALK_QUERIES} labels, so the tree walk jumps from it "
         f"straight to {skipped_to} (RFC 9989 section 4.10): records published at the names "
         "in between are never seen by receivers.",
-        "Publish the intended record at the name itself: "
-        + txt_record(
-            f"_dmarc.{domain}",
-            suggested_record(discovery.parsed) if discovery.parsed else f"v={VERSION}; p=none",
-        ),
+        "Publish the intended record at the name itself: " + record,
+        record,
     )
 
 
@@ -1506,6 +1518,7 @@ def _inherited(
             f"(psd=y) applies ({tag}={applied}). Its reports go to the operator, not to you, "
             "and bulk-sender rules expect the domain owner's own record.",
             _missing_fix(discovery.org_domain or domain, no_mail),
+            _missing_record(discovery.org_domain or domain, no_mail),
         )
     return Finding(
         "dmarc.inherited",
@@ -1527,6 +1540,7 @@ def _policy_findings(
     findings: list[Finding] = []
     applied = discovery.applied_policy()
     if applied == "none" and domain in no_mail:
+        record = txt_record(owner, suggested_record(parsed, **_raise_to("reject", discovery)))
         findings.append(
             Finding(
                 "dmarc.policy-none",
@@ -1534,8 +1548,8 @@ def _policy_findings(
                 f"The policy for {domain} is none, but the domain has a null MX and sends no "
                 "mail: there is no legitimate mail to monitor, and p=none lets forged mail "
                 "using the domain reach inboxes.",
-                f"Publish p=reject now ({PARKED_DOMAIN_PRACTICE}): "
-                + txt_record(owner, suggested_record(parsed, **_raise_to("reject", discovery))),
+                f"Publish p=reject now ({PARKED_DOMAIN_PRACTICE}): " + record,
+                record,
             )
         )
     elif applied == "none":
@@ -1552,6 +1566,8 @@ def _policy_findings(
                 + txt_record(owner, quarantine)
                 + " then, after a few weeks without surprises, "
                 + txt_record(owner, reject),
+                # The next step is the one to publish now; reject comes later.
+                txt_record(owner, quarantine),
             )
         )
     elif applied in ("quarantine", "reject"):
@@ -1573,6 +1589,7 @@ def _policy_findings(
                 "failing mail, so the published policy is not enforced.",
                 "When testing is over, remove t=y: "
                 + txt_record(owner, suggested_record(_without(parsed, "t"))),
+                txt_record(owner, suggested_record(_without(parsed, "t"))),
             )
         )
     elif parsed.testing == "y":
@@ -1596,6 +1613,7 @@ def _policy_findings(
                 f"sp=none leaves every subdomain of {policy_domain} unprotected while the "
                 f"domain itself is at {applied}: spoofers simply use a made-up subdomain.",
                 "Raise or drop sp: " + txt_record(owner, suggested_record(parsed, sp="quarantine")),
+                txt_record(owner, suggested_record(parsed, sp="quarantine")),
             )
         )
     if (
@@ -1614,6 +1632,9 @@ def _policy_findings(
                 f"Add psd=n to make {domain} an Organizational Domain of its own, or set sp on "
                 f"_dmarc.{discovery.org_domain}: "
                 + txt_record(
+                    f"_dmarc.{domain}", suggested_record(_without(parsed, "psd")) + "; psd=n"
+                ),
+                txt_record(
                     f"_dmarc.{domain}", suggested_record(_without(parsed, "psd")) + "; psd=n"
                 ),
             )
@@ -1703,6 +1724,7 @@ def _reporting_findings(
                     owner,
                     suggested_record(parsed, rua=[f"mailto:dmarc-reports@{target}"]),
                 ),
+                txt_record(owner, suggested_record(parsed, rua=[f"mailto:dmarc-reports@{target}"])),
             )
         )
     refused_rua = {d.uri for d in destinations if d.tag == "rua" and d.authorised is False}
@@ -1747,6 +1769,7 @@ def _reporting_findings(
                 + txt_record(check.query, f"v={VERSION}")
                 + f" (or {txt_record(f'*._report._dmarc.{check.destination}', f'v={VERSION}')} "
                 f"to accept every domain); otherwise remove {check.uri} from {owner}.",
+                txt_record(check.query, f"v={VERSION}"),
             )
         )
     return findings
@@ -1780,15 +1803,14 @@ def _bulk(
     elif parsed.policy is None or parsed.policy_tags_invalid:
         reasons.append(f"the record at _dmarc.{discovery.policy_domain} has no valid p tag")
     if replacement is not None:
-        fix = "Publish this single record in its place: " + txt_record(
-            f"_dmarc.{domain}", replacement
-        )
+        record = txt_record(f"_dmarc.{domain}", replacement)
+        fix = "Publish this single record in its place: " + record
     elif parsed is None or discovery.from_psd:
         fix = _missing_fix(domain, no_mail)
+        record = _missing_record(domain, no_mail)
     else:
-        fix = "Publish instead: " + txt_record(
-            f"_dmarc.{discovery.policy_domain}", suggested_record(parsed)
-        )
+        record = txt_record(f"_dmarc.{discovery.policy_domain}", suggested_record(parsed))
+        fix = "Publish instead: " + record
     return Finding(
         "dmarc.bulk-sender-minimum",
         Status.FAIL,
@@ -1796,6 +1818,7 @@ def _bulk(
         f"senders (a valid policy of at least p=none, aligned): {'; '.join(reasons)}. "
         "Microsoft rejects such mail with 550 5.7.515; Gmail and Yahoo reject or junk it.",
         fix,
+        record,
     )
 
 

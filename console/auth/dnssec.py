@@ -150,6 +150,8 @@ class ChainOutcome:
     reason: str
     fix: str = ""
     chain: list[ChainStep] = field(default_factory=list)
+    record: str | None = None
+    """The exact DS line(s) to publish at the parent, when the fix is that."""
 
 
 # -- the check ------------------------------------------------------------------------
@@ -206,7 +208,9 @@ async def check_dnssec(
         return CheckResult.from_findings(CHECK_ID, "signed, and the chain validates", [], data)
     if outcome.status is Status.SKIP:
         return CheckResult(CHECK_ID, Status.SKIP, "the domain does not exist", [], data)
-    finding = Finding(outcome.code, outcome.status, _message(outcome, domain), outcome.fix)
+    finding = Finding(
+        outcome.code, outcome.status, _message(outcome, domain), outcome.fix, outcome.record
+    )
     summary = {
         "dnssec.unsigned": "not signed",
         "dnssec.bogus": "signed but bogus: validating resolvers fail",
@@ -392,7 +396,7 @@ def evaluate_chain(
                     f"the DS record in the parent zone {_text(signed_zone)} (key tag "
                     f"{', '.join(str(rd.key_tag) for rd in usable)}) matches no DNSKEY of "
                     f"{_text(level)} (key tags {_tag_list(dnskey.rrset)})",
-                    fix=_replace_ds_fix(level, dnskey, now),
+                    *_replace_ds_fix(level, dnskey, now),
                 )
             verdict = _verify(dnskey.rrset, dnskey.signatures, level, matched, now)
             if not verdict.ok:
@@ -543,9 +547,15 @@ def _signature_failure(
     return ChainOutcome(Status.FAIL, "dnssec.bogus", True, False, reason, fix, chain)
 
 
-def _bogus(chain: list[ChainStep], step: ChainStep, reason: str, fix: str = "") -> ChainOutcome:
+def _bogus(
+    chain: list[ChainStep],
+    step: ChainStep,
+    reason: str,
+    fix: str = "",
+    record: str | None = None,
+) -> ChainOutcome:
     step.status, step.reason = "bogus", reason
-    return ChainOutcome(Status.FAIL, "dnssec.bogus", True, False, reason, fix, chain)
+    return ChainOutcome(Status.FAIL, "dnssec.bogus", True, False, reason, fix, chain, record)
 
 
 def _error(chain: list[ChainStep], name: dns.name.Name, lookup: Lookup | None) -> ChainOutcome:
@@ -582,8 +592,9 @@ def _remove_ds_fix(zone: dns.name.Name) -> str:
     )
 
 
-def _replace_ds_fix(zone: dns.name.Name, dnskey: Lookup, now: float) -> str:
-    """The DS to publish: computed from the zone's own KSK, when that key signs its keys."""
+def _replace_ds_fix(zone: dns.name.Name, dnskey: Lookup, now: float) -> tuple[str, str | None]:
+    """(fix, DS lines to publish): the DS computed from the zone's own KSK, when that key
+    signs its keys; no record when no such key is found."""
     assert dnskey.rrset is not None
     lines: list[str] = []
     for key in dnskey.rrset:
@@ -600,11 +611,11 @@ def _replace_ds_fix(zone: dns.name.Name, dnskey: Lookup, now: float) -> str:
         return (
             f"At the registrar, replace the DS record of {_text(zone)} with the DS of the key "
             "that signs the zone now (your DNS host shows it), or delete the DS to go unsigned."
-        )
+        ), None
     return (
         f"At the registrar, replace the DS record of {_text(zone)} with the one for the key "
         "the zone is signed with now: " + " ; ".join(lines)
-    )
+    ), "\n".join(lines)
 
 
 # -- small helpers --------------------------------------------------------------------

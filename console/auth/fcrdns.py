@@ -324,6 +324,7 @@ def _findings(entry: ReverseDns, domain: str) -> list[Finding]:
                 "lives in their reverse zone, not yours) to publish a PTR naming your "
                 f"server, e.g. `{_ptr_line(entry.address, wanted)}`, and make sure "
                 f"`{_forward_line(wanted, entry.address)}` exists in your DNS.",
+                _ptr_line(entry.address, wanted) + "\n" + _forward_line(wanted, entry.address),
             )
         ]
     findings: list[Finding] = []
@@ -360,6 +361,7 @@ def _findings(entry: ReverseDns, domain: str) -> list[Finding]:
                     f"Publish `{_forward_line(name, entry.address)}`, or have the address "
                     f"owner change the PTR to a name that resolves to it, e.g. "
                     f"`{_ptr_line(entry.address, wanted)}`.",
+                    _forward_line(name, entry.address),
                 )
             )
     if entry.generic:
@@ -373,6 +375,7 @@ def _findings(entry: ReverseDns, domain: str) -> list[Finding]:
                 "Ask the address owner to set a PTR naming your mail server, e.g. "
                 f"`{_ptr_line(entry.address, wanted)}`, with "
                 f"`{_forward_line(wanted, entry.address)}` in your DNS.",
+                _ptr_line(entry.address, wanted) + "\n" + _forward_line(wanted, entry.address),
             )
         )
     return findings

@@ -276,6 +276,14 @@ def _publish(domain: str, mode: str, mx: list[str], max_age: int = SUGGESTED_MAX
     )
 
 
+def _publishing(
+    lead: str, domain: str, mode: str, mx: list[str], max_age: int = SUGGESTED_MAX_AGE
+) -> tuple[str, str]:
+    """(fix, record) for a finding whose fix is to serve a policy: `lead`, then the two
+    steps; the record is the exact policy file body, the part that must be byte-exact."""
+    return lead + _publish(domain, mode, mx, max_age), policy_text(mode, mx, max_age)
+
+
 def _empty_data(domain: str) -> dict[str, Any]:
     return {
         "record": None,
@@ -344,8 +352,13 @@ async def _check(
             f"{domain} publishes no MTA-STS policy, so senders deliver over whatever TLS "
             "the connection offers: an attacker on the path can strip STARTTLS and read or "
             "alter mail to you, and nobody notices.",
-            "Start in testing mode (with a TLS-RPT record to receive failure reports), "
-            "then switch to enforce. " + _publish(domain, "testing", _mx_names(domain, mx)),
+            *_publishing(
+                "Start in testing mode (with a TLS-RPT record to receive failure reports), "
+                "then switch to enforce. ",
+                domain,
+                "testing",
+                _mx_names(domain, mx),
+            ),
         )
         return CheckResult.from_findings(CHECK_ID, "no MTA-STS policy", [finding], data)
 
@@ -353,14 +366,15 @@ async def _check(
     parsed = [parse_record(text) for text in candidates]
     if len(candidates) > 1:
         keep = next((p for p in parsed if not p.errors), parsed[0])
+        kept = txt_record(owner_name(domain), f"v=STSv1; id={keep.id or new_policy_id()}")
         findings.append(
             Finding(
                 "mta-sts.multiple",
                 Status.FAIL,
                 f"{owner_name(domain)} has {len(candidates)} v=STSv1 records; RFC 8461 3.1 "
                 "then tells senders to assume there is no policy at all.",
-                "Delete all but one, e.g. keep "
-                + txt_record(owner_name(domain), f"v=STSv1; id={keep.id or new_policy_id()}"),
+                "Delete all but one, e.g. keep " + kept,
+                kept,
             )
         )
     else:
@@ -368,6 +382,7 @@ async def _check(
         data["id"] = parsed[0].id
     for record in parsed:
         if record.errors:
+            fresh = txt_record(owner_name(domain), f"v=STSv1; id={new_policy_id()}")
             findings.append(
                 Finding(
                     "mta-sts.syntax",
@@ -375,7 +390,8 @@ async def _check(
                     f"The MTA-STS record {record.record!r} is invalid ("
                     + "; ".join(record.errors)
                     + "), so senders ignore the policy.",
-                    "Publish " + txt_record(owner_name(domain), f"v=STSv1; id={new_policy_id()}"),
+                    "Publish " + fresh,
+                    fresh,
                 )
             )
 
@@ -426,7 +442,7 @@ def _fetch_findings(domain: str, result: FetchResult, mx: MxResult) -> list[Find
                 Status.FAIL,
                 f"The policy at {url} is larger than {MAX_POLICY_BYTES // 1024} KB; senders "
                 "may refuse to read it (RFC 8461 3.3).",
-                "Serve only the policy lines: " + _publish(domain, "enforce", names),
+                *_publishing("Serve only the policy lines: ", domain, "enforce", names),
             )
         ]
     if result.error is not None:
@@ -436,8 +452,13 @@ def _fetch_findings(domain: str, result: FetchResult, mx: MxResult) -> list[Find
                 Status.FAIL,
                 f"{published_id}the policy cannot be fetched ({result.error}); senders then "
                 "apply no MTA-STS, and those that cached an earlier policy keep using it.",
-                f"Make mta-sts.{domain} resolve to a web server that answers HTTPS on port "
-                "443. " + _publish(domain, "enforce", names),
+                *_publishing(
+                    f"Make mta-sts.{domain} resolve to a web server that answers HTTPS on port "
+                    "443. ",
+                    domain,
+                    "enforce",
+                    names,
+                ),
             )
         ]
     assert result.status is not None
@@ -460,7 +481,7 @@ def _fetch_findings(domain: str, result: FetchResult, mx: MxResult) -> list[Find
                 Status.FAIL,
                 f"{published_id}{url} answers HTTP {result.status}; senders accept only 200, "
                 "so the domain has no working MTA-STS policy.",
-                _publish(domain, "enforce", names),
+                *_publishing("", domain, "enforce", names),
             )
         ]
     if result.content_type != "text/plain":
@@ -492,7 +513,7 @@ def _policy_findings(
                 Status.FAIL,
                 "The policy file is invalid (" + "; ".join(policy.errors[:6]) + "); senders "
                 "discard an invalid policy.",
-                _publish(domain, mode, patterns, policy.max_age or SUGGESTED_MAX_AGE),
+                *_publishing("", domain, mode, patterns, policy.max_age or SUGGESTED_MAX_AGE),
             )
         )
     if policy.mode == "testing":
@@ -502,9 +523,12 @@ def _policy_findings(
                 Status.WARN,
                 "The policy is in testing mode: senders report TLS failures (to your "
                 "TLS-RPT address) but still deliver without TLS, so it protects nothing yet.",
-                "Once TLS-RPT reports show no failures, switch to enforce. "
-                + _publish(
-                    domain, "enforce", policy.mx or names, policy.max_age or SUGGESTED_MAX_AGE
+                *_publishing(
+                    "Once TLS-RPT reports show no failures, switch to enforce. ",
+                    domain,
+                    "enforce",
+                    policy.mx or names,
+                    policy.max_age or SUGGESTED_MAX_AGE,
                 ),
             )
         )
@@ -515,7 +539,7 @@ def _policy_findings(
                 Status.WARN,
                 "The policy has mode none: it withdraws MTA-STS, and senders drop any "
                 "policy they cached. Fine while retiring MTA-STS, not as a steady state.",
-                "To protect mail again: " + _publish(domain, "testing", names),
+                *_publishing("To protect mail again: ", domain, "testing", names),
             )
         )
     if policy.max_age is not None and policy.max_age < SHORT_MAX_AGE:
@@ -526,8 +550,9 @@ def _policy_findings(
                 f"max_age is {policy.max_age} s (under a day): the cached policy expires "
                 "between most senders' visits, so an attacker who blocks the policy fetch "
                 "gets plain-text delivery soon after.",
-                "Set at least a week: "
-                + _publish(domain, policy.mode or "enforce", policy.mx or names),
+                *_publishing(
+                    "Set at least a week: ", domain, policy.mode or "enforce", policy.mx or names
+                ),
             )
         )
     if policy.mode in ("enforce", "testing") and policy.mx:
@@ -574,9 +599,12 @@ def _mx_findings(
             Status.FAIL if enforce else Status.WARN,
             f"The MX host(s) {', '.join(unmatched)} match no `mx` line of the policy "
             f"({', '.join(policy.mx)}): {consequence}.",
-            "List every MX host in the policy (and drop lines for hosts you no longer use). "
-            + _publish(
-                domain, policy.mode or "enforce", covered, policy.max_age or SUGGESTED_MAX_AGE
+            *_publishing(
+                "List every MX host in the policy (and drop lines for hosts you no longer use). ",
+                domain,
+                policy.mode or "enforce",
+                covered,
+                policy.max_age or SUGGESTED_MAX_AGE,
             ),
         )
     ]

@@ -288,6 +288,9 @@ def _record_findings(domain: str, result: MxResult) -> list[Finding]:
                     "(RFC 5321 5.1).",
                     f"Give the server a name: `mail.{domain}. 3600 IN A {host.host}` and "
                     f"{mx_line(domain, host.preference, 'mail.' + domain)}",
+                    f"mail.{domain}. 3600 IN {'AAAA' if ':' in host.host else 'A'} "
+                    f"{host.host.strip('[]')}\n"
+                    + mx_line(domain, host.preference, "mail." + domain),
                 )
             )
             continue
@@ -301,6 +304,7 @@ def _record_findings(domain: str, result: MxResult) -> list[Finding]:
                     "checks match the wrong name.",
                     f"Point the MX at the canonical name: "
                     f"{mx_line(domain, host.preference, host.cname)}",
+                    mx_line(domain, host.preference, host.cname),
                 )
             )
         if host.lookup_failed:
@@ -364,6 +368,7 @@ def _null_problem(domain: str, result: MxResult) -> Finding:
         "be a single record with preference 0 (RFC 7505), so senders may keep retrying "
         "instead of bouncing at once.",
         f"Publish exactly one null MX: {mx_line(domain, 0, '.')}",
+        mx_line(domain, 0, "."),
     )
 
 

@@ -74,15 +74,34 @@ def split_txt(value: str, limit: int = TXT_STRING_LIMIT) -> list[str]:
     return parts
 
 
+# Escaped in zone-file strings: the quote and backslash (RFC 1035 5.1), and what
+# console.literal.printable escapes (controls, bidi overrides), so a hostile published
+# value can neither break the line nor smuggle a control character onto the clipboard.
+_ZONE_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]')
+
+
+def _zone_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in '"\\':
+        return "\\" + char
+    return "".join(f"\\{octet:03d}" for octet in char.encode("utf-8"))
+
+
 def quote_txt(value: str) -> str:
-    """The value as zone-file character-strings: `"part one" "part two"`."""
-    return " ".join(
-        '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"' for part in split_txt(value)
-    )
+    """The value as zone-file character-strings: `"part one" "part two"`.
+
+    Each string holds at most 255 octets of the value (split before escaping, so the
+    limit is on what DNS carries); `"` and `\\` are backslash-escaped and control
+    characters written as `\\DDD`, which zone-file parsers turn back into the octets.
+    """
+    return " ".join('"' + _ZONE_UNSAFE.sub(_zone_escape, part) + '"' for part in split_txt(value))
 
 
 def txt_record(owner: str, value: str, ttl: int = 3600) -> str:
-    """A complete zone-file line to publish, e.g. for a finding's fix."""
+    """A complete zone-file line to publish, e.g. for a finding's fix and record.
+
+    `owner. TTL IN TXT "..."`: the form every `Finding.record` uses (see console.model).
+    """
     return f"{owner.rstrip('.')}. {ttl} IN TXT {quote_txt(value)}"
 
 

@@ -1000,8 +1000,15 @@ def _audit_target(spec: str | None, domain: str) -> tuple[str | None, str | None
     return name, None
 
 
-def _finding(code: str, severity: Status, message: str, fix: str = "") -> Finding:
-    return Finding(code, severity, message, fix)
+def _finding(
+    code: str, severity: Status, message: str, fix: str = "", record: str | None = None
+) -> Finding:
+    return Finding(code, severity, message, fix, record)
+
+
+def _publish(code: str, severity: Status, message: str, record: str) -> Finding:
+    """A finding whose whole fix is the record(s) to publish, zone-file lines."""
+    return Finding(code, severity, message, record, record)
 
 
 def _dns_error(lookup: Lookup, what: str) -> Finding:
@@ -1172,7 +1179,7 @@ async def _ptr_finding(
     for term in record.terms:
         terms.extend(replacement if term is mechanism else [term])
     part.findings.append(
-        _finding(
+        _publish(
             "spf.ptr",
             Status.WARN,
             message
@@ -1285,7 +1292,7 @@ async def _walk_record(
     glued = {g.position: g for g in find_glued_terms(strings)}
     for glue in glued.values():
         node.findings.append(
-            _finding(
+            _publish(
                 "spf.joined-strings",
                 Status.FAIL if glue.breaks_syntax else Status.WARN,
                 f"The SPF record of {node.domain} is split into several TXT strings, and "
@@ -1305,7 +1312,7 @@ async def _walk_record(
                 f"Syntax error in the SPF record of {node.domain}: {issue.describe()}. "
                 "Receivers return permerror for the whole record (RFC 7208 4.6), so SPF "
                 "fails for all mail.",
-                _syntax_fix(node.domain, record, issue),
+                *_syntax_fix(node.domain, record, issue),
             )
         )
     if looks_truncated(strings, record):
@@ -1399,17 +1406,20 @@ def _unglue(text: str, glue: GluedTerms) -> str:
     return text[:cut] + " " + text[cut:]
 
 
-def _syntax_fix(domain: str, record: SpfRecord, issue: SyntaxIssue) -> str:
+def _syntax_fix(domain: str, record: SpfRecord, issue: SyntaxIssue) -> tuple[str, str | None]:
+    """(fix, record to publish or None when no correction is known)."""
     if issue.suggestion is not None:
         text = record.text
         fixed = text[: issue.position] + issue.suggestion + text[issue.position + len(issue.term) :]
         if parse_record(fixed).valid:
-            return txt_record(domain, fixed)
+            line = txt_record(domain, fixed)
+            return line, line
     # No known correction: the record without its invalid terms is at least valid.
     without = format_record(_tokens_without(record.text, {e.position for e in record.errors}))
     if without != _VERSION and parse_record(without).valid:
-        return txt_record(domain, without)
-    return f"Correct {issue.term!r} in the SPF record of {domain} (RFC 7208 section 5)."
+        line = txt_record(domain, without)
+        return line, line
+    return f"Correct {issue.term!r} in the SPF record of {domain} (RFC 7208 section 5).", None
 
 
 def _tokens_without(text: str, positions: set[int]) -> list[str]:
@@ -1423,7 +1433,7 @@ def _record_findings(node: SpfNode, record: SpfRecord) -> None:
     for modifier in record.modifiers:
         if modifier.name in MECHANISMS:
             node.findings.append(
-                _finding(
+                _publish(
                     "spf.ignored-modifier",
                     Status.WARN,
                     f"{modifier.text!r} in the SPF record of {domain} is read as an unknown "
@@ -1441,7 +1451,7 @@ def _record_findings(node: SpfNode, record: SpfRecord) -> None:
         ignored = after[after.index(all_mechanism) + 1 :]
         if ignored:
             node.findings.append(
-                _finding(
+                _publish(
                     "spf.after-all",
                     Status.WARN,
                     f"In the SPF record of {domain}, {', '.join(repr(m.text) for m in ignored)} "
@@ -1458,7 +1468,7 @@ def _record_findings(node: SpfNode, record: SpfRecord) -> None:
             )
         if record.redirect is not None:
             node.findings.append(
-                _finding(
+                _publish(
                     "spf.redirect-ignored",
                     Status.WARN,
                     f"The SPF record of {domain} has both {all_mechanism.text!r} and "
@@ -1839,7 +1849,9 @@ async def _multiple_records(
     data["records"] = list(records)
     data["merged_record"] = merged.text
     data["merged_lookups"] = root.total
-    findings = [_finding("spf.multiple-records", Status.FAIL, message, fix)]
+    findings = [
+        _finding("spf.multiple-records", Status.FAIL, message, fix, txt_record(domain, merged.text))
+    ]
     if rrtype is not None:
         findings.append(rrtype)
     findings.extend(_ip_findings(domain, ip_results))
@@ -1872,7 +1884,7 @@ def _missing(
             if candidate.lower().startswith(glue.joined.lower()):
                 joined = candidate
         findings.append(
-            _finding(
+            _publish(
                 "spf.joined-strings",
                 Status.FAIL,
                 f"The TXT record of {domain} starting {glue.joined[:40]!r} was meant as SPF, "
@@ -1885,7 +1897,7 @@ def _missing(
         shown = near[0] if len(near[0]) <= 60 else near[0][:57] + "..."
         fixed = re.sub(r"^\s*[\"']?\s*v\s*=\s*spf\s*1\S*", _VERSION, near[0], flags=re.I)
         findings.append(
-            _finding(
+            _publish(
                 "spf.missing",
                 Status.FAIL,
                 f"{domain} has a TXT record that looks like SPF but is not one: {shown!r}. "
@@ -1897,7 +1909,7 @@ def _missing(
         )
     else:
         findings.append(
-            _finding(
+            _publish(
                 "spf.missing",
                 Status.FAIL,
                 f"{domain} publishes no SPF record. Mail from it cannot pass SPF, and Gmail, "
@@ -1925,7 +1937,7 @@ def _collect(root: SpfNode, walk: _Walk, txt: Lookup) -> list[Finding]:
         if effective is not None and effective.qualifier == "+":
             fixed = _replace_all(root, effective, "~all")
             findings.append(
-                _finding(
+                _publish(
                     "spf.plus-all",
                     Status.FAIL,
                     f"The SPF policy of {domain} ends in {effective.text!r}: every host on the "
@@ -1937,7 +1949,7 @@ def _collect(root: SpfNode, walk: _Walk, txt: Lookup) -> list[Finding]:
             )
         elif effective is not None and effective.qualifier == "?":
             findings.append(
-                _finding(
+                _publish(
                     "spf.neutral-all",
                     Status.WARN,
                     f"The SPF policy of {domain} ends in {effective.text!r}: mail from any "
@@ -1948,7 +1960,7 @@ def _collect(root: SpfNode, walk: _Walk, txt: Lookup) -> list[Finding]:
             )
         elif effective is None and not any(n.kind == "redirect" for n in root.children):
             findings.append(
-                _finding(
+                _publish(
                     "spf.no-all",
                     Status.WARN,
                     f"The SPF record of {domain} has no 'all' and no redirect=: hosts it does "
@@ -1984,7 +1996,7 @@ def _collect(root: SpfNode, walk: _Walk, txt: Lookup) -> list[Finding]:
             if t.text not in {v["term"] for v in void_terms if v["domain"] == domain}
         ]
         findings.append(
-            _finding(
+            _publish(
                 "spf.too-many-void-lookups",
                 Status.FAIL,
                 f"The SPF policy of {domain} makes {len(void_terms)} look-ups that find "
@@ -1997,7 +2009,7 @@ def _collect(root: SpfNode, walk: _Walk, txt: Lookup) -> list[Finding]:
     octets = len(record.text.encode("utf-8", "surrogateescape"))
     if size > EDNS_ANSWER_OCTETS:
         findings.append(
-            _finding(
+            _publish(
                 "spf.too-large",
                 Status.FAIL,
                 f"The TXT answer for {domain} is about {size} octets (SPF record {octets}): "
@@ -2008,7 +2020,7 @@ def _collect(root: SpfNode, walk: _Walk, txt: Lookup) -> list[Finding]:
         )
     elif size > UDP_ANSWER_OCTETS or octets > UDP_RECORD_OCTETS:
         findings.append(
-            _finding(
+            _publish(
                 "spf.near-udp-limit",
                 Status.WARN,
                 f"The SPF record of {domain} is {octets} octets and the TXT answer about "
@@ -2080,7 +2092,7 @@ def _too_many_lookups(root: SpfNode, walk: _Walk) -> Finding:
             "providers change their addresses, so refresh them when they do, or drop the "
             "includes you no longer use."
         )
-    return _finding(
+    return _publish(
         "spf.too-many-lookups",
         Status.FAIL,
         f"The SPF policy of {root.domain} needs {at_least}{root.total} DNS look-ups; "

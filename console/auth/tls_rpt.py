@@ -96,8 +96,10 @@ def parse_tlsrpt(text: str, owner: str = "_smtp._tls.<domain>") -> TlsRptRecord:
     parsed = TlsRptRecord(record=text)
     findings = parsed.findings
 
-    def syntax(message: str, fix: str, severity: Status = Status.FAIL) -> None:
-        findings.append(Finding("tls-rpt.syntax", severity, f"{owner}: {message}", fix))
+    def syntax(
+        message: str, fix: str, severity: Status = Status.FAIL, record: str | None = None
+    ) -> None:
+        findings.append(Finding("tls-rpt.syntax", severity, f"{owner}: {message}", fix, record))
 
     domain = owner.removeprefix("_smtp._tls.")
     example = txt_record(owner, f"v=TLSRPTv1; rua=mailto:tls-reports@{domain}")
@@ -107,6 +109,7 @@ def parse_tlsrpt(text: str, owner: str = "_smtp._tls.<domain>") -> TlsRptRecord:
         syntax(
             "the record does not begin with v=TLSRPTv1, so senders ignore it (RFC 8460 3).",
             f"Start the record with `v=TLSRPTv1;`: {fixed}",
+            record=fixed,
         )
         return parsed
     rua_tags = 0
@@ -117,11 +120,16 @@ def parse_tlsrpt(text: str, owner: str = "_smtp._tls.<domain>") -> TlsRptRecord:
                 parsed.rua = [uri.strip() for uri in value.split(",")]
             continue
         if tag == "v":
-            syntax("v= appears twice.", f"Keep one `v=TLSRPTv1` at the start: {example}")
+            syntax(
+                "v= appears twice.",
+                f"Keep one `v=TLSRPTv1` at the start: {example}",
+                record=example,
+            )
         elif not _EXT_NAME.fullmatch(tag):
             syntax(
                 f"{tag!r} is not a tag=value pair; senders may reject the whole record.",
                 f"Write the record as `tag=value` pairs separated by `;`: {example}",
+                record=example,
             )
         else:
             parsed.extensions[tag] = value
@@ -137,6 +145,7 @@ def parse_tlsrpt(text: str, owner: str = "_smtp._tls.<domain>") -> TlsRptRecord:
             "the record has no rua= destination, so senders have nowhere to report "
             "TLS failures (RFC 8460 3 requires it).",
             example,
+            record=example,
         )
         return parsed
 
@@ -147,16 +156,16 @@ def parse_tlsrpt(text: str, owner: str = "_smtp._tls.<domain>") -> TlsRptRecord:
     for uri, problem in problems:
         if problem is None:
             continue
+        repaired = txt_record(
+            owner, "v=TLSRPTv1; rua=" + ",".join(parsed.valid_rua or [_repair(uri, domain)])
+        )
         findings.append(
             Finding(
                 "tls-rpt.bad-uri",
                 severity,
                 f"{owner}: the rua destination {problem}, so senders cannot deliver reports there.",
-                "Use mailto:ADDRESS or an https:// URL, comma-separated: "
-                + txt_record(
-                    owner,
-                    "v=TLSRPTv1; rua=" + ",".join(parsed.valid_rua or [_repair(uri, domain)]),
-                ),
+                "Use mailto:ADDRESS or an https:// URL, comma-separated: " + repaired,
+                repaired,
             )
         )
     return parsed
@@ -213,6 +222,7 @@ async def check_tls_rpt(ctx: ResolverContext, domain: str, options: AuditOptions
             "publish none (RFC 8460 3) and send no reports.",
             "Replace them with one record listing every destination in its rua=: "
             + (fix or suggested_record(domain)),
+            fix or suggested_record(domain),
         )
         return CheckResult.from_findings(
             CHECK_ID, "TLS-RPT ignored: more than one record", [finding], data
@@ -241,6 +251,7 @@ async def check_tls_rpt(ctx: ResolverContext, domain: str, options: AuditOptions
             "and you learn of it only when mail stops arriving.",
             f"Publish {suggested_record(domain)} (the mailbox must exist; reports are "
             "daily gzip'd JSON).",
+            suggested_record(domain),
         )
         return CheckResult.from_findings(CHECK_ID, "no TLS-RPT record", [finding], data)
 

@@ -40,7 +40,8 @@ from widgets.check_table import CheckTable
 from widgets.data_view import DataView
 from widgets.dkim_selectors import DkimSelectors
 from widgets.dmarc_tags import DmarcTags
-from widgets.findings_view import FindingsView
+from widgets.finding_card import describe_record
+from widgets.findings_view import FindingsView, text_to_copy
 from widgets.literal import literal
 from widgets.mx_records import MxRecords
 from widgets.spf_tree import LOOKUP_LIMIT, SpfTree
@@ -92,7 +93,8 @@ class AuthPane(Pane):
             "copy_fix",
             "Copy fix",
             id="auth.copy-fix",
-            tooltip="Copy the selected finding's fix (works over SSH through OSC 52)",
+            tooltip="Copy the selected finding's record to publish, else its fix "
+            "(works over SSH through OSC 52)",
         ),
         Binding(
             "a",
@@ -559,8 +561,13 @@ class AuthPane(Pane):
         if finding is None:
             self.notify("This check has no fix to copy.", severity="warning")
             return
-        self.app.copy_to_clipboard(finding.fix)
-        notify_text(self, f"Copied the fix for {finding.code}.", title="Copied")
+        kind, text = text_to_copy(finding)
+        self.app.copy_to_clipboard(text)
+        if kind == "record":
+            message = f"Copied {describe_record(text)} to publish for {finding.code}."
+        else:
+            message = f"Copied the fix for {finding.code} (advice: no record to publish)."
+        notify_text(self, message, title="Copied")
 
     def action_toggle_authoritative(self) -> None:
         self.authoritative = not self.authoritative
