@@ -164,7 +164,7 @@ async def test_copy_fix_copies_the_worst_finding_then_the_focused_one(make_app, 
         await pilot.press("c")
         worst = app.screen.query_one(FindingsView).findings[0]
         assert worst.fix
-        assert app.clipboard == worst.fix
+        assert app.clipboard == (worst.record or worst.fix)
         assert worst.severity is Status.FAIL
 
         cards = [card for card in app.screen.query(FindingCard) if card.finding.fix]
@@ -172,7 +172,7 @@ async def test_copy_fix_copies_the_worst_finding_then_the_focused_one(make_app, 
             cards[-1].focus()
             await pilot.pause()
             await pilot.press("c")
-            assert app.clipboard == cards[-1].finding.fix
+            assert app.clipboard == (cards[-1].finding.record or cards[-1].finding.fix)
 
 
 async def test_export_writes_markdown_then_json_and_asks_before_replacing(
