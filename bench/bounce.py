@@ -42,7 +42,10 @@ TARGET = 500.0
 def templates() -> list[tuple[bytes, str]]:
     """Every message of the corpus with its first recipient's local part (for varying)."""
     found: list[tuple[bytes, str]] = []
-    paths = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix != ".txt")
+    # Messages only: pasted replies (.txt) and SES JSON notifications are not mbox entries.
+    paths = sorted(
+        p for p in CORPUS.rglob("*") if p.is_file() and p.suffix not in (".txt", ".json")
+    )
     for path in paths:
         if "/tmp/" in str(path) or path.suffix == ".mbox":
             continue

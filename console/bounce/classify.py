@@ -43,7 +43,13 @@ MS_NDR = (
     "non-delivery-reports-in-exchange-online/non-delivery-reports-in-exchange-online"
 )
 MS_OLC = "https://sendersupport.olc.protection.outlook.com/pm/troubleshooting.aspx"
-MS_2025 = "https://dmarcian.com/microsoft-enforces-spf-dkim-dmarc"
+# Microsoft's own page for the 2025 high-volume sender rejection.
+MS_515 = (
+    "https://support.microsoft.com/en-au/topic/"
+    "fix-ndr-error-550-5-7-515-in-outlook-com-34cfe8f8-6fbf-457e-9e8b-9e4dbaf4e0ef"
+)
+SPAMHAUS_RETURN_CODES = "https://www.spamhaus.org/faqs/dnsbl-usage/"
+BARRACUDA_LOOKUP = "https://www.barracudacentral.org/lookups"
 YAHOO_ERRORS = "https://senders.yahooinc.com/smtp-error-codes/"
 SES_NOTIFICATIONS = "https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html"
 IANA_CODES = "https://www.iana.org/assignments/smtp-enhanced-status-codes"
@@ -224,13 +230,28 @@ PROVIDER_RULES: tuple[Rule, ...] = (
     # https://support.google.com/a/answer/81126 (sender guidelines)
     Rule("auth-failure", "Gmail: the message failed DMARC for the From: domain, whose policy "
          "asks to reject (or quarantine) unauthenticated mail.",
-         statuses=("5.7.26", "4.7.26"), pattern=_re(r"DMARC"), providers=("gmail",),
+         statuses=("5.7.26", "4.7.26", "5.7.1"), pattern=_re(r"DMARC"), providers=("gmail",),
          fix="Make SPF or DKIM pass *aligned* with the From: domain {domain} (DKIM-sign "
              "with d={domain}); `mailscope check {domain} --checks dmarc,dkim,spf`.",
          check="dmarc,dkim,spf", source=GMAIL_ERRORS),
+    Rule("auth-failure", "Gmail: SPF failed for a domain whose SPF record ends in -all "
+         "(hard fail), so the message was blocked.",
+         statuses=("5.7.26", "4.7.26"), providers=("gmail",),
+         pattern=_re(r"SPF checks for an SPF record with a hard fail"),
+         fix="Add the sending IP or service to the SPF record of the envelope sender's "
+             "domain ({domain} or your bounce domain); `mailscope check {domain} --checks spf`.",
+         check="spf", source=GMAIL_ERRORS),
     Rule("auth-failure", "Gmail: the sender is unauthenticated; Gmail requires SPF or DKIM "
          "to pass (bulk senders: both, plus DMARC).",
          statuses=("5.7.26", "4.7.26"), providers=("gmail",),
+         fix="Publish SPF including the sending IP and DKIM-sign with a key in DNS for "
+             "{domain}; `mailscope check {domain} --checks spf,dkim`.",
+         check="spf,dkim", source=GMAIL_ERRORS),
+    # Before 5.7.26 existed Gmail said the same under 5.7.1; the wording is still seen.
+    Rule("auth-failure", "Gmail: the message has no authentication or fails authentication "
+         "checks (SPF and DKIM); Gmail blocked it.", statuses=("5.7.1", "4.7.1"),
+         providers=("gmail",),
+         pattern=_re(r"authentication information|fails to pass\s+authentication"),
          fix="Publish SPF including the sending IP and DKIM-sign with a key in DNS for "
              "{domain}; `mailscope check {domain} --checks spf,dkim`.",
          check="spf,dkim", source=GMAIL_ERRORS),
@@ -274,8 +295,14 @@ PROVIDER_RULES: tuple[Rule, ...] = (
          fix="Lower the volume to Gmail, send only to engaged recipients and check the "
              "spam rate: `mailscope postmaster {domain}`.", check="postmaster",
          source=GMAIL_ERRORS),
-    Rule("bad-reputation", "Gmail: an unusual rate of unsolicited mail; the mail was "
-         "blocked.", statuses=("5.7.28",), providers=("gmail",),
+    Rule("bad-reputation", "Gmail: an unusual rate of unsolicited mail from this IP; the "
+         "mail was blocked.", statuses=("5.7.28",), providers=("gmail",),
+         fix="Stop the campaign to Gmail, clean the list, bring the spam rate below 0.3% "
+             "(`mailscope postmaster {domain}`), then ramp up slowly.", check="postmaster",
+         source=GMAIL_ERRORS),
+    Rule("bad-reputation", "Gmail: an unusual rate of unsolicited mail from this IP; the "
+         "mail was blocked (the older 5.7.1 wording of 5.7.28).", statuses=("5.7.1",),
+         providers=("gmail",), pattern=_re(r"unusual rate of\s+unsolicited"),
          fix="Stop the campaign to Gmail, clean the list, bring the spam rate below 0.3% "
              "(`mailscope postmaster {domain}`), then ramp up slowly.", check="postmaster",
          source=GMAIL_ERRORS),
@@ -285,6 +312,24 @@ PROVIDER_RULES: tuple[Rule, ...] = (
          pattern=_re(r"TLS required|must issue a STARTTLS|STARTTLS"),
          fix="Send to Google over STARTTLS with a current TLS version.", check="ports",
          source=GMAIL_ERRORS),
+    Rule("filtered", "Gmail: the recipient's Google Workspace domain accepts mail only "
+         "from listed IPs (an inbound gateway or allow-list setting).",
+         providers=("gmail",), pattern=_re(r"IP not in whitelist for RCPT domain"),
+         fix="The recipient's admin must add your sending IP to their allowed list (or "
+             "route the mail through their gateway).", source=GMAIL_ERRORS),
+    Rule("rate-limited", "Gmail: this recipient is receiving mail too fast; Gmail defers "
+         "more until later.", providers=("gmail",),
+         pattern=_re(r"receiving mail (?:too quickly|at a rate)"),
+         fix="Nothing to fix on your side: let the queue retry later, and avoid sending "
+             "bursts to the same recipient.", source=GMAIL_ERRORS),
+    Rule("filtered", "Gmail: a policy of the recipient's (or sender's) Google Workspace "
+         "domain prohibited the message.", providers=("gmail",),
+         pattern=_re(r"has a policy that prohibited"), source=GMAIL_ERRORS),
+    Rule("not-compliant-rfc", "Gmail: the message is not RFC 5322 compliant (for example "
+         "several addresses in From:, a missing or duplicated header).",
+         providers=("gmail",),
+         pattern=_re(r"not RFC 5322 compliant|multiple addresses in From"),
+         check="send", source=GMAIL_ERRORS),
     Rule("filtered", "Gmail: a Google Workspace admin's custom rule (gcdp) refused it.",
          providers=("gmail",), pattern=_re(r"\bgcdp\b"), source=GMAIL_ERRORS),
     Rule("blocked", "Gmail: this IP is not allowed to send directly to Gmail (a dynamic or "
@@ -297,7 +342,8 @@ PROVIDER_RULES: tuple[Rule, ...] = (
          pattern=_re(r"low reputation"), check="postmaster", source=GMAIL_ERRORS),
     Rule("spam-detected", "Gmail: the message is likely unsolicited mail (content and "
          "sender signals).", providers=("gmail",),
-         pattern=_re(r"likely unsolicited mail|likely suspicious"), check="send",
+         pattern=_re(r"likely unsolicited mail|likely suspicious|suspicious due to the "
+                     r"nature of the content"), check="send",
          source=GMAIL_ERRORS),
     Rule("virus-detected", "Gmail: the content presents a potential security issue (an "
          "attachment or link).", providers=("gmail",),
@@ -305,17 +351,17 @@ PROVIDER_RULES: tuple[Rule, ...] = (
          source=GMAIL_ERRORS),
     # -- Microsoft (Outlook.com, Exchange Online / Microsoft 365) ---------------------------
     # 5.7.515: the 2025 high-volume sender requirement for outlook.com/hotmail.com/live.com
-    # https://dmarcian.com/microsoft-enforces-spf-dkim-dmarc ; reference.md
-    Rule("auth-failure", "Microsoft (Outlook.com, since May 2025): the sending domain does "
+    # (5,000+ messages with the same From: domain); Microsoft's NDR page is MS_515.
+    Rule("auth-failure", "Microsoft (Outlook.com, since May 2025): the From: domain does "
          "not meet the required authentication level; high-volume senders need SPF pass, "
          "DKIM pass and DMARC (at least p=none) aligned.", statuses=("5.7.515",),
          fix="Make SPF and DKIM both pass for {domain} and publish DMARC aligned with "
              "From:; `mailscope check {domain} --checks spf,dkim,dmarc`.",
-         check="spf,dkim,dmarc", source=MS_2025),
+         check="spf,dkim,dmarc", source=MS_515),
     Rule("auth-failure", "Exchange Online: the sending domain failed DMARC and its policy "
          "is reject.", statuses=("5.7.509",), check="dmarc,dkim,spf", source=MS_NDR),
-    Rule("blocked", "Exchange Online: traffic from this IP is not accepted (a low-reputation "
-         "IP, e.g. a new tenant's mail sent from the high-risk pool).",
+    Rule("blocked", "Exchange Online: outbound traffic from this IP is not accepted because "
+         "it looks suspicious (commonly seen for new or trial tenants).",
          statuses=("5.7.708",),
          fix="The tenant's outbound mail is refused for reputation: verify the tenant's "
              "domains, stop the bad traffic, and contact Microsoft support.",
@@ -336,16 +382,43 @@ PROVIDER_RULES: tuple[Rule, ...] = (
          fix="Ask Outlook.com sender support for mitigation (https://olcsupport.office.com) "
              "and check the IP: `mailscope check {domain} --checks blocklists --ip "
              "YOUR-IP`; SNDS shows its status.", check="blocklists", source=MS_OLC),
+    Rule("blocked", "Outlook.com: mail from this IP was refused for policy reasons "
+         "(legacy codes: SC- block lists, DY- dynamic IP ranges, OU- policy or reputation).",
+         pattern=_re(r"\b(?:SC|DY|OU)-00[1-9]\b"),
+         fix="Send through a static IP with a proper PTR, then ask Outlook.com sender "
+             "support for mitigation; `mailscope check {domain} --checks blocklists,fcrdns "
+             "--ip YOUR-IP`.", check="blocklists", source=MS_OLC),
     Rule("bad-reputation", "Outlook.com: temporarily rate limited because of the IP's "
-         "reputation.", statuses=("4.7.650", "4.7.651", "4.7.652"),
+         "reputation.", statuses=("4.7.650", "4.7.651"),
          fix="Slow down to Outlook.com and check the IP's SNDS colour: `mailscope "
-             "postmaster --snds-key KEY`.", check="postmaster", source=MS_NDR),
+             "postmaster --snds-key KEY`.", check="postmaster", source=MS_OLC),
+    Rule("rate-limited", "Outlook.com: temporarily deferred (4.7.500-4.7.699 range, commonly "
+         "seen while an IP builds reputation or after a volume spike).",
+         providers=("microsoft",), pattern=_re(r"\b4\.7\.[56]\d\d\b"),
+         fix="Slow down to Outlook.com and let the queue retry; check the IP in SNDS "
+             "(`mailscope postmaster --snds-key KEY`).", check="postmaster",
+         source=MS_OLC),
     Rule("user-unknown", "Exchange Online: the recipient does not exist in the "
          "organisation (directory-based edge blocking).",
          statuses=("5.4.1",), pattern=_re(r"Recipient address rejected: Access denied"),
          source=MS_NDR),
     Rule("user-unknown", "Exchange: the recipient was not found by SMTP address lookup.",
          pattern=_re(r"RESOLVER\.ADR\.(?:RecipNotFound|RecipientNotFound|ExRecipNotFound)"),
+         source=MS_NDR),
+    # Microsoft uses 5.1.10 for "recipient not found", not for RFC 7505's null MX.
+    Rule("user-unknown", "Exchange Online: the recipient was not found (Microsoft's 5.1.10 "
+         "means an unknown recipient, not a null MX).", statuses=("5.1.10",),
+         providers=("microsoft",), source=MS_NDR),
+    Rule("blocked", "Exchange Online: the sending account is blocked for sending spam "
+         "(a restricted user or a banned sender).",
+         pattern=_re(r"bad outbound sender|spam abuse detected|banned sender"),
+         fix="The sending mailbox is restricted for outbound spam: secure the account "
+             "(password, MFA, mail rules), then release it from Restricted entities in "
+             "the Microsoft Defender portal.", source=MS_NDR),
+    Rule("exceed-limit", "Exchange Online: the recipient has received too many messages "
+         "(in total or from this sender) in the last hour.",
+         statuses=("5.2.121", "5.2.122", "4.2.121", "4.2.122"), hard=False,
+         fix="Retry later and spread messages to this recipient over time.",
          source=MS_NDR),
     Rule("not-compliant-rfc", "Exchange Online: the message must be RFC 5322 section 3.6.2 "
          "compliant (a valid From:).", statuses=("5.7.512",), check="send", source=MS_NDR),
@@ -367,8 +440,18 @@ PROVIDER_RULES: tuple[Rule, ...] = (
          "not succeed (TSS09).", pattern=_re(r"\[?TSS09\]?"), hard=True,
          fix="Stop retrying; fix authentication and list hygiene, then contact Yahoo "
              "sender support.", check="blocklists", source=YAHOO_ERRORS),
-    Rule("blocked", "Yahoo: connections from this IP are refused because it is on a "
-         "Spamhaus list (BL21-BL23 family).", pattern=_re(r"\[BL2\d\]"),
+    Rule("blocked", "Yahoo: all mail from this IP is permanently deferred (TS03, commonly "
+         "seen after sustained complaints); retrying will not succeed.",
+         pattern=_re(r"\[TS03\]"), hard=True,
+         fix="Stop retrying; find and fix the cause of the complaints, then contact Yahoo "
+             "sender support.", check="postmaster", source=YAHOO_ERRORS),
+    Rule("bad-reputation", "Yahoo: mail from this IP is temporarily deferred (TS01/TS02, "
+         "commonly seen for a new IP or after user complaints).",
+         pattern=_re(r"\[TS0[12]\]"),
+         fix="Slow down to Yahoo, send only to engaged recipients, remove complainers.",
+         check="postmaster", source=YAHOO_ERRORS),
+    Rule("blocked", "Yahoo: connections from this IP are refused because of a Spamhaus "
+         "listing (the BL2x codes; the reply names the list).", pattern=_re(r"\[BL2\d\]"),
          fix="Look the IP up at Spamhaus, fix the cause and request delisting; "
              "`mailscope check {domain} --checks blocklists --ip YOUR-IP`.",
          check="blocklists", source=YAHOO_ERRORS),
@@ -380,6 +463,12 @@ PROVIDER_RULES: tuple[Rule, ...] = (
          check="spf,dkim,dmarc", source=YAHOO_ERRORS),
     # -- Amazon SES -------------------------------------------------------------------------
     # https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html (bounce types)
+    Rule("user-unknown", "Amazon SES: the address is on the account-level suppression list "
+         "(added after a hard bounce or a complaint), so SES did not try to send.",
+         pattern=_re(r"account-level suppression list"), hard=True,
+         fix="Keep the address suppressed; remove it from the SES account suppression list "
+             "only if you know it works now and the person wants the mail.",
+         source=SES_NOTIFICATIONS),
     Rule("user-unknown", "Amazon SES: the address is on a suppression list (it bounced "
          "before), so SES did not try to send.",
          pattern=_re(r"suppression list|has suppressed sending"), hard=True,
@@ -388,12 +477,37 @@ PROVIDER_RULES: tuple[Rule, ...] = (
     # -- Blocklists (provider-independent) --------------------------------------------------
     # Spamhaus https://check.spamhaus.org/ ; Barracuda https://www.barracudacentral.org/lookups
     # SpamCop https://www.spamcop.net/bl.shtml ; Proofpoint https://ipcheck.proofpoint.com/
+    # Spamhaus answers 127.255.255.252/254/255 to a misconfigured receiver (typo in the zone,
+    # a public/open resolver, excess volume); such answers must never be used to reject.
+    Rule("system-error", "The receiver's Spamhaus lookup failed (public or open resolver, "
+         "excess volume or a zone typo): a configuration error on the receiving side, not "
+         "a listing of your IP.",
+         pattern=_re(r"spamhaus\.org/returnc/|Error: (?:open resolver|excessive number of "
+                     r"queries|public resolver)|127\.255\.255\.25[2-5]"), hard=False,
+         fix="Your IP is most likely not listed: tell the receiving server's postmaster that "
+             "its Spamhaus queries fail (it must use its own resolver or Spamhaus DQS); "
+             "confirm with `mailscope check {domain} --checks blocklists --ip YOUR-IP`.",
+         check="blocklists", source=SPAMHAUS_RETURN_CODES),
+    Rule("blocked", "A domain in the message or its envelope (sender, links) is on the "
+         "Spamhaus Domain Blocklist (DBL).", pattern=_re(r"dbl\.spamhaus\.org"),
+         fix="Find the listed domain (the sender's or a link's) at https://check.spamhaus.org/, "
+             "remove it from the mail or fix its cause, then request delisting.",
+         check="blocklists", source="https://check.spamhaus.org/"),
+    Rule("blocked", "The sending IP has a poor Barracuda Reputation (BRBL) at the receiver.",
+         pattern=_re(r"barracuda ?reputation|b\.barracudacentral\.org|barracudanetworks\.com"
+                     r"/reputation"),
+         fix="Look the IP up at https://www.barracudacentral.org/lookups and request removal "
+             "there after fixing the cause; `mailscope check {domain} --checks blocklists "
+             "--ip YOUR-IP`.", check="blocklists", source=BARRACUDA_LOOKUP),
     Rule("blocked", "The sending IP or domain is listed on a DNS blocklist the receiver "
          "uses.", pattern=_re(
              r"spamhaus|barracuda|spamcop|\bsorbs\b|uceprotect|mailspike|\bpsbl\b|"
              r"\bsurbl\b|\buribl\b|ipcheck\.proofpoint\.com|blocked using|"
              r"listed (?:at|on|in|by) (?:the )?\S*\s?"
-             r"(?:dnsbl|rbl|blocklist|blacklist)|\bdnsbl\b|\brbl\b|black ?list|block ?list"),
+             r"(?:dnsbl|rbl|blocklist|blacklist)|\bdnsbl\b|\brbl\b|"
+             # ... but a recipient's own block list is a recipient-side rule ("filtered").
+             r"(?<!user )(?<!user's )(?<!users )(?<!recipient )(?<!recipient's )"
+             r"(?<!personal )(?<!mailbox )(?:black|block) ?list"),
          check="blocklists", source="https://check.spamhaus.org/"),
     # -- RFC 7505 null MX -------------------------------------------------------------------
     Rule("not-accept", "RFC 7505: the recipient's domain publishes a null MX; it accepts no "
@@ -469,6 +583,8 @@ TEXT_RULES: tuple[Rule, ...] = (
         r"not (?:in|on) (?:the |my )?(?:allow(?:ed)?|white)[- ]?(?:senders? )?list|"
         r"rejected by (?:the )?(?:recipient|user)|recipient has blocked|blocked by (?:the )?"
         r"recipient|not authori[sz]ed to send to|only accepts mail from|restricted to|"
+        r"(?:user'?s?|recipient'?s?|personal|mailbox) (?:block|black|deny) ?list|"
+        r"rejected by (?:the )?recipient|"
         r"delivery not authorized|group .* restricted")),
     Rule("message-too-big", "The message is too big.", pattern=_re(
         r"message (?:size )?(?:exceeds|too (?:big|large))|size limit|message is too (?:big|large)|"
@@ -480,7 +596,8 @@ TEXT_RULES: tuple[Rule, ...] = (
         r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
         r"concurrency")),
     Rule("rate-limited", "The receiver is throttling the sender.", pattern=_re(
-        r"rate limit|rate-limit|throttl|too fast|receiving mail at a rate|at a rate that|"
+        r"rate limit|rate-limit|throttl|too fast|too quickly|receiving mail at a rate|"
+        r"at a rate that|"
         r"temporarily deferred|deferred due to|exceeded the rate|slow down|too many messages|"
         r"greylist|graylist")),
     Rule("spam-detected", "The message content was judged spam.", pattern=_re(
@@ -519,7 +636,7 @@ _OWNERS = {
     GMAIL_ERRORS: "gmail",
     MS_NDR: "microsoft",
     MS_OLC: "microsoft",
-    MS_2025: "microsoft",
+    MS_515: "microsoft",
     YAHOO_ERRORS: "yahoo",
     SES_NOTIFICATIONS: "amazon-ses",
 }
@@ -544,7 +661,7 @@ STATUS_REASONS: dict[str, tuple[str, str]] = {
     "2.4": ("mailer-error", "Mailing list expansion problem"),
     "3.0": ("system-error", "Other or undefined mail system status"),
     "3.1": ("system-full", "Mail system full"),
-    "3.2": ("not-accept", "System not accepting network messages"),
+    "3.2": ("system-error", "System not accepting network messages"),
     "3.3": ("mailer-error", "System not capable of selected features"),
     "3.4": ("message-too-big", "Message too big for system"),
     "3.5": ("system-error", "System incorrectly configured"),
@@ -851,6 +968,10 @@ def _from_codes(status: str | None, reply_code: int | None) -> tuple[str, str]:
 
 def _hard(reason: str, status: str | None, reply_code: int | None) -> bool:
     if reason in SOFT_REASONS:
+        return False
+    if status and status[1:] == ".4.7":
+        # X.4.7 "delivery time expired": the sender's MTA gave up on temporary answers
+        # (a TSS04 deferral, a 4.7.650 rate limit); a later send to this recipient can work.
         return False
     if status:
         return status.startswith("5")

@@ -8,8 +8,16 @@ Two shapes of input reach this module:
   only its headers matter), collect RFC 3464 `message/delivery-status` blocks and the
   first human-readable text, then scan that text with per-MTA patterns for bounces that
   carry no DSN (qmail's QSBMF, old Exim and Sendmail, Exchange NDR text, Yahoo, ...).
+  A bounce forwarded as an attachment (message/rfc822 around the report) is read from
+  the attachment; a recipient the report does not name is taken from a VERP return
+  path (`bounces+user=domain@...`) in the bounce's own To:.
 - pasted text: SMTP replies copied from a log or a terminal, multi-line (`550-5.7.26
-  ...`) or inside a log line (`status=bounced (host ... said: 550 ...)`).
+  ...`) or inside a log line (`status=bounced (host ... said: 550 ...)`); or Amazon SES
+  bounce notifications as JSON (one object, an array, JSON lines, the SNS envelope).
+
+Every cap here (text, DSN, multipart depth, pasted line and reply length) bounds work
+and memory per message; the regexes that run over long text start matches only at the
+start of a run, so none is quadratic on megabytes of junk.
 
 Either way the result is a list of `Entry` (one per recipient) plus what kind of
 message it was (bounce, delay notice, auto-reply, success DSN, or none of these).
@@ -29,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import compat32
+from itertools import islice
 
 from console.bounce.model import (
     KIND_AUTO_REPLY,
@@ -39,8 +48,17 @@ from console.bounce.model import (
 )
 
 TEXT_CAP = 64 * 1024  # characters of human-readable text scanned per message
-DSN_CAP = 256 * 1024  # bytes of a delivery-status part read as text
+# Bytes of a delivery-status part read as text: as much as the message cap lets in, so a
+# DSN with thousands of recipients is never cut short silently (the cap says so itself).
+DSN_CAP = 1024 * 1024
 DIAG_CAP = 2000  # characters of one diagnostic kept
+# More multipart containers than any bounce has (report, alternative, returned original
+# with its own parts ...). The stdlib parser recurses once per level: a message nested
+# 1,000 deep raises RecursionError after seconds of work, so the rest is cut off first.
+MAX_MULTIPARTS = 64
+PASTED_LINES = 100_000  # lines of pasted text read
+PASTED_LINE_CAP = 4096  # characters of one pasted line kept (a reply line is at most 512)
+PASTED_GROUP_CAP = 100  # lines of one multi-line reply kept
 
 # RFC 3463 status: class.subject.detail. Not inside an IP address or a version number.
 STATUS_RE = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
@@ -53,7 +71,12 @@ REPLY_RE = re.compile(
     r"(?:^|[;'\"(]|said:|returned|reason:|error:|<<<)\s*([245][0-5]\d)(?=[ \t-]|$)",
     re.MULTILINE | re.IGNORECASE,
 )
-ADDRESS_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+# The lookbehind makes a match start only where a run of address characters starts: without
+# it a long run with no "@" (a pasted 8 MB line of junk) is rescanned from every offset, which
+# is quadratic and hangs.
+ADDRESS_RE = re.compile(
+    r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+)
 _CONTINUATION_RE = re.compile(r"^\s*([245]\d\d)([ -])(?:#?([245]\.\d{1,3}\.\d{1,3})\s*)?")
 _SPACES_RE = re.compile(r"\s+")
 _HOST_RE = re.compile(
@@ -247,12 +270,30 @@ def _reply_fields(diagnostic: str) -> tuple[str | None, int | None]:
 def looks_like_message(data: bytes) -> bool:
     """True when `data` starts like an RFC 5322 message (or an mbox "From " line)."""
     head = data.lstrip(b"\r\n\t ")[:1000]
+    if head[:1] in (b"{", b"["):  # JSON (an SES notification), not a header line
+        return False
     return bool(head) and bool(_HEADER_LINE_RE.match(head))
+
+
+_MULTIPART_RE = re.compile(rb"content-type:\s*multipart/", re.IGNORECASE)
+
+
+def limit_nesting(data: bytes) -> bytes:
+    """`data` cut before its (MAX_MULTIPARTS + 1)th multipart container, if it has that many."""
+    for count, match in enumerate(_MULTIPART_RE.finditer(data), start=1):
+        if count > MAX_MULTIPARTS:
+            return data[: match.start()]
+    return data
 
 
 def parse_message(data: bytes) -> Parsed:
     """Read one message; never raises on malformed input (defects become best effort)."""
-    msg = email.message_from_bytes(data, policy=compat32)
+    msg = email.message_from_bytes(limit_nesting(data), policy=compat32)
+    return _parse_tree(msg, forwarded=0)
+
+
+def _parse_tree(msg: Message, forwarded: int) -> Parsed:
+    """One parsed message; `forwarded` counts the message/rfc822 levels already opened."""
     parsed = Parsed(
         subject=clean(msg.get("Subject")) or None,
         message_id=clean(msg.get("Message-ID")).strip() or None,
@@ -261,12 +302,16 @@ def parse_message(data: bytes) -> Parsed:
     dsn_blocks: list[list[dict[str, str]]] = []
     texts: list[str] = []
     text_size = 0
+    attached: list[Message] = []
     for part in _parts(msg):
         ctype = part.get_content_type()
         if ctype in ("message/delivery-status", "message/global-delivery-status"):
             dsn_blocks.append(_dsn_blocks(part))
         elif ctype in ("message/rfc822", "message/global", "text/rfc822-headers"):
             _original(part, parsed)
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                attached.append(inner[0])
         elif ctype in ("text/plain", "text/html") or (
             ctype.startswith("text/") and not part.is_multipart()
         ):
@@ -291,12 +336,53 @@ def parse_message(data: bytes) -> Parsed:
             if entry is not None:
                 parsed.entries.append(entry)
     _fill_from_text(parsed, text, msg)
+    _fill_from_verp(parsed, msg)
     parsed.kind = _kind(parsed, msg, text, bool(dsn_blocks))
     if parsed.kind == KIND_DELAYED:
         for entry in parsed.entries:
             if entry.action in (None, "failed"):
                 entry.action = "delayed"
+    if parsed.kind == KIND_UNKNOWN and not parsed.entries and forwarded < 2:
+        # A bounce forwarded as an attachment ("Fwd: Undelivered Mail ..." from a colleague
+        # or a helpdesk): the report is the attached message, not the note around it.
+        for inner in attached:
+            if inner.get_content_type() == "multipart/report" or _looks_like_bounce(
+                Parsed(subject=clean(inner.get("Subject")), sender=clean(inner.get("From"))),
+                inner,
+            ):
+                found = _parse_tree(inner, forwarded + 1)
+                if found.kind != KIND_UNKNOWN:
+                    return found
     return parsed
+
+
+# VERP (variable envelope return path): the bounce goes to `bounces+user=domain@lists...`,
+# so the failed address is in the bounce's own To: when the report does not name it. Only
+# the "+" delimiter (Postfix, Mailman, most ESPs): with "-" the user part is ambiguous
+# (`bounce-first-last=example.org`), and a wrong address is worse than none.
+_VERP_RE = re.compile(
+    r"(?<![\w.+-])(?!SRS[01][=+-])[\w.-]+\+([\w.!#$%&'*/?^`{|}~-]+)="
+    r"([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+)@",
+    re.IGNORECASE,
+)
+
+
+def verp_recipient(address: str) -> str | None:
+    """`bounces+zed=example.org@lists.shop.example.com` -> `zed@example.org`, else None."""
+    match = _VERP_RE.search(address)
+    return f"{match.group(1)}@{match.group(2)}" if match else None
+
+
+def _fill_from_verp(parsed: Parsed, msg: Message) -> None:
+    if not parsed.entries or all(e.recipient for e in parsed.entries):
+        return
+    for header in ("X-Original-To", "Delivered-To", "Envelope-To", "To"):
+        found = verp_recipient(clean(msg.get(header))[:1000])
+        if found:
+            for entry in parsed.entries:
+                if not entry.recipient:
+                    entry.recipient = found
+            return
 
 
 _RETURNED_COPY_RE = re.compile(
@@ -387,8 +473,10 @@ def _dsn_blocks(part: Message) -> list[dict[str, str]]:
     payload = part.get_payload()
     blocks: list[dict[str, str]] = []
     if isinstance(payload, list) and all(isinstance(p, Message) for p in payload):
-        # compat32 parses message/delivery-status into one Message per block.
-        for block in payload[:1000]:
+        # compat32 parses message/delivery-status into one Message per block. All of them:
+        # the 1 MiB message cap bounds their number, and a cap here would drop recipients
+        # of a large DSN without a word.
+        for block in payload:
             fields = {k.lower(): clean(v) for k, v in block.items()}
             if fields:
                 blocks.append(fields)
@@ -519,7 +607,8 @@ _GMAIL_RESPONSE_RE = re.compile(
 )
 _GMAIL_RCPT_RE = re.compile(
     r"(?:wasn't|was not|couldn't be) delivered to (\S+@[\w.-]+)|"
-    r"There was a (?:temporary )?problem delivering your message to (\S+@[\w.-]+)",
+    r"There was a (?:temporary )?problem delivering your message to (\S+@[\w.-]+)|"
+    r"Your message to (\S+@[\w.-]+) (?:has been blocked|couldn't be delivered)",
     re.IGNORECASE,
 )
 _REPLY_LINE_RE = re.compile(r"^[ \t]*(?:<<<\s*)?([245]\d\d)[ -].*$", re.MULTILINE)
@@ -567,7 +656,7 @@ def scan_text(text: str) -> list[Entry]:
         return entries
     for match in _GMAIL_RESPONSE_RE.finditer(text):
         rcpt = _GMAIL_RCPT_RE.search(text)
-        recipient = (rcpt.group(1) or rcpt.group(2)) if rcpt else ""
+        recipient = next((g for g in rcpt.groups() if g), "") if rcpt else ""
         add(recipient, match.group(1))
         break
     return entries
@@ -687,6 +776,9 @@ _LOG_DEFERRED_RE = re.compile(r"status=deferred|^\S.* == \S+@", re.I)
 _LOG_BOUNCED_RE = re.compile(r"status=(?:bounced|undeliverable)|\*\* \S+@", re.I)
 
 
+_PASTED_LINE_RE = re.compile(r"([^\r\n]*)(?:\r\n|\r|\n|\Z)")
+
+
 @dataclass(slots=True)
 class PastedReply:
     """One reply found in pasted text, with the line it started on (1-based)."""
@@ -701,7 +793,8 @@ def parse_pasted(text: str) -> list[PastedReply]:
     A 4xx reply (or a log line saying `status=deferred`) is a delay, not a failure.
     """
     replies: list[PastedReply] = []
-    lines = text.splitlines()
+    # Line by line, lazily: a list of every line of 8 MiB of short lines would be 40 MB.
+    lines = (match.group(1) for match in _PASTED_LINE_RE.finditer(text))
     group: list[str] = []
     group_start = 0
     group_code = ""
@@ -732,12 +825,13 @@ def parse_pasted(text: str) -> list[PastedReply]:
             entry.action = "delayed" if code_class == "4" else "failed"
         replies.append(PastedReply(line_no, entry))
 
-    for number, raw in enumerate(lines[:100_000], start=1):
-        line = raw.strip()
+    for number, raw in enumerate(islice(lines, PASTED_LINES), start=1):
+        line = raw[:PASTED_LINE_CAP].strip()
         continuation = _CONTINUATION_RE.match(line)
         if group:
             if continuation and continuation.group(1) == group_code:
-                group.append(line)
+                if len(group) < PASTED_GROUP_CAP:
+                    group.append(line)
                 if continuation.group(2) == " ":
                     emit(group_start, "\n".join(group), "")
                     group = []
@@ -770,3 +864,104 @@ def _reply_start(line: str) -> int:
         return paired.start()
     match = REPLY_RE.search(line)
     return match.start(1) if match else 0
+
+
+# -- Amazon SES bounce notifications (JSON) --------------------------------------------------
+
+# https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html: SES sends bounces
+# to SNS (or an event destination) as JSON, not as mail. bounceSubType gives the reason
+# when the receiver's reply is not in the notification (SES's own suppression lists).
+_SES_SUBTYPE_STATUS = {
+    "NoEmail": "5.1.1",
+    "MailboxFull": "5.2.2",
+    "MessageTooLarge": "5.3.4",
+    "AttachmentRejected": "5.6.1",
+}
+_SES_SUPPRESSED = {
+    "Suppressed": "Amazon SES has suppressed sending to this address: it is on the SES "
+    "global suppression list (it bounced recently)",
+    "OnAccountSuppressionList": "Amazon SES did not send: the address is on the account-level "
+    "suppression list",
+}
+SES_MAX_NOTIFICATIONS = 10_000
+
+
+def looks_like_ses_json(text: str) -> bool:
+    """True when pasted text is JSON that mentions an SES bounce (cheap pre-check)."""
+    head = text.lstrip()[:1]
+    return head in ("{", "[") and '"bounce' in text[:65536].lower()
+
+
+def parse_ses_json(text: str) -> list[list[Entry]] | None:
+    """Entries per SES bounce notification: one object, an array, JSON lines, or the SNS
+    envelope around them. None when the text is not SES JSON (then it is read as replies)."""
+    import json
+
+    objects: list[object] = []
+    try:
+        loaded = json.loads(text)
+        objects = loaded if isinstance(loaded, list) else [loaded]
+    except ValueError:
+        for line in text.splitlines()[:SES_MAX_NOTIFICATIONS]:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                objects.append(json.loads(line))
+            except ValueError:
+                return None
+    notifications: list[list[Entry]] = []
+    for item in objects[:SES_MAX_NOTIFICATIONS]:
+        if isinstance(item, dict) and isinstance(item.get("Message"), str):
+            try:  # the SNS envelope: the notification is a JSON string inside it
+                item = json.loads(item["Message"])
+            except ValueError:
+                continue
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("notificationType") or item.get("eventType")
+        bounce = item.get("bounce")
+        if kind != "Bounce" or not isinstance(bounce, dict):
+            continue
+        notifications.append(_ses_entries(bounce))
+    return notifications or None
+
+
+def _ses_entries(bounce: dict[str, object]) -> list[Entry]:
+    sub_type = str(bounce.get("bounceSubType") or "")
+    bounce_type = str(bounce.get("bounceType") or "")
+    reporting = _host(str(bounce.get("reportingMTA") or "")) or None
+    remote_ip = str(bounce.get("remoteMtaIp") or "") or None
+    recipients = bounce.get("bouncedRecipients")
+    entries = []
+    for rcpt in recipients if isinstance(recipients, list) else []:
+        if not isinstance(rcpt, dict):
+            continue
+        diagnostic = one_line(_strip_type(clean(rcpt.get("diagnosticCode") or "")))
+        if not diagnostic and sub_type in _SES_SUPPRESSED:
+            diagnostic = _SES_SUPPRESSED[sub_type]
+        if not diagnostic:
+            diagnostic = (
+                f"Amazon SES: {bounce_type or 'Undetermined'} bounce ({sub_type or 'General'})"
+            )
+        status_field = STATUS_RE.search(clean(rcpt.get("status") or ""))
+        status, code = _reply_fields(diagnostic)
+        status = status or (status_field.group(0) if status_field else None)
+        status = status or _SES_SUBTYPE_STATUS.get(sub_type)
+        action = clean(rcpt.get("action") or "failed").strip().lower() or "failed"
+        suppressed = sub_type in _SES_SUPPRESSED
+        entries.append(
+            Entry(
+                recipient=_address(clean(rcpt.get("emailAddress") or "")),
+                action=action if action in ("failed", "delayed") else "failed",
+                status=status,
+                reply_code=code,
+                diagnostic=diagnostic,
+                remote_mta=remote_ip if not suppressed else None,
+                # SES names the provider only when SES itself refused (its suppression
+                # lists); otherwise the receiver answered, whoever it was.
+                reporting_mta=reporting if suppressed or remote_ip else None,
+                last_attempt=clean(bounce.get("timestamp") or "") or None,
+            )
+        )
+    return entries

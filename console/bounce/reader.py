@@ -2,8 +2,9 @@
 
 Inputs: a single message (.eml or any file starting with headers), an mbox (starts with
 a "From " line; split on "From " lines, entries labelled `path#1`, `path#2` ...), a
-maildir (its cur/ and new/ files; tmp/ is skipped) or any folder of such files, stdin
-(`-`), and pasted SMTP replies (a file or stdin that does not start with headers).
+maildir (its cur/ and new/ files and its Maildir++ .subfolders; tmp/ is skipped) or any
+folder of such files, stdin (`-`), and pasted SMTP replies or Amazon SES JSON bounce
+notifications (a file or stdin that does not start with headers).
 
 Every message is read up to `MAX_MESSAGE_BYTES`; the rest is skipped without being kept
 (a 50 MB attachment costs one pass over the file, not 50 MB of memory or a MIME decode),
@@ -30,7 +31,14 @@ from console.bounce.model import (
     BounceResult,
     RecipientResult,
 )
-from console.bounce.parse import Entry, looks_like_message, parse_message, parse_pasted
+from console.bounce.parse import (
+    Entry,
+    looks_like_message,
+    looks_like_ses_json,
+    parse_message,
+    parse_pasted,
+    parse_ses_json,
+)
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_PASTED_BYTES = 8 * 1024 * 1024
@@ -69,10 +77,14 @@ def iter_inputs(paths: Iterable[str | Path], stdin: BinaryIO | None = None) -> I
 def _read_directory(root: Path) -> Iterator[RawMessage]:
     found = False
     for folder, dirs, files in os.walk(root, onerror=None, followlinks=False):
-        # A maildir's tmp/ holds messages still being written: never read them.
         names = set(dirs)
         if "cur" in names or "new" in names:
-            dirs[:] = sorted(d for d in dirs if d != "tmp" and not d.startswith("."))
+            # A maildir: its messages are in cur/ and new/ (tmp/ holds messages still being
+            # written: never read), its dot-folders are Maildir++ subfolders (.Bounces), and
+            # the files beside them are the server's indexes (dovecot.index, subscriptions),
+            # not messages.
+            dirs[:] = sorted(d for d in dirs if d != "tmp" and d not in (".", ".."))
+            files = []
         else:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
@@ -260,6 +272,10 @@ def _analyse_message(raw: RawMessage, note: str | None) -> BounceResult:
 
 def _analyse_pasted(raw: RawMessage, note: str | None) -> list[BounceResult]:
     text = raw.data.decode("utf-8", "replace")
+    if looks_like_ses_json(text):
+        notifications = parse_ses_json(text)
+        if notifications is not None:
+            return _ses_results(raw.label, notifications, note)
     replies = parse_pasted(text)
     if not replies:
         return [
@@ -279,6 +295,28 @@ def _analyse_pasted(raw: RawMessage, note: str | None) -> list[BounceResult]:
                 recipients=[recipient],
                 kind=KIND_BOUNCE if recipient.action == "failed" else KIND_DELAYED,
                 problem=note,
+            )
+        )
+    return results
+
+
+def _ses_results(
+    label: str, notifications: list[list[Entry]], note: str | None
+) -> list[BounceResult]:
+    """One result per SES bounce notification (`file#N` when the input holds several)."""
+    many = len(notifications) > 1
+    results = []
+    for number, entries in enumerate(notifications, start=1):
+        name = f"{label}#{number}" if many else label
+        recipients = [_recipient(entry, None) for entry in entries]
+        failed = any(r.action == "failed" for r in recipients)
+        results.append(
+            BounceResult(
+                file=name,
+                recipients=recipients,
+                kind=KIND_BOUNCE if failed or not recipients else KIND_DELAYED,
+                problem=note
+                or (None if recipients else f"{name}: an SES bounce without recipients"),
             )
         )
     return results

@@ -61,8 +61,9 @@ def test_campaign_groups_by_reason_and_provider_fix_first() -> None:
     assert delays_only
     assert campaign.groups[-len(delays_only) :] == delays_only
     auth = campaign.groups[0]
-    assert auth.recipients == 6  # 3 Postfix DSNs, the maildir copy, 2 pasted replies
-    assert auth.hard == 6
+    # 3 Postfix DSNs, the maildir copy, 2 pasted replies, the Microsoft 365 NDR
+    assert auth.recipients == 7
+    assert auth.hard == 7
     assert auth.soft == 0
     assert auth.domains == {"gmail-recipients.test", "example-workspace.test"}
     assert auth.check is not None

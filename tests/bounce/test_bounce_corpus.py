@@ -136,6 +136,33 @@ EXPECTED: dict[str, tuple[str, str | None, str, bool, str, str]] = {
     "hostile-non-utf8.eml": ("fritz@example.net", "5.1.1", "user-unknown", True, "other", "failed"),
     "hostile-truncated.eml": ("gus@example.org", "5.1.1", "user-unknown", True, "other", "failed"),
     "hostile-markup.eml": ("hal@example.org", "5.7.1", "policy-violation", True, "other", "failed"),
+    # Microsoft 365's NDR (text + HTML + DSN) for a remote Gmail rejection.
+    "m365-html-dsn-gmail-5.7.26.eml":
+        ("carla@gmail-recipients.test", "5.7.26", "auth-failure", True, "gmail", "failed"),
+    # The same NDR saved as HTML alone: entities (&#39;) decoded, tags dropped.
+    "m365-html-only-5.1.1.eml":
+        ("dmitri@contoso-shop.example", "5.1.1", "user-unknown", True, "microsoft", "failed"),
+    # Exim, "SMTP error from remote mail server after RCPT TO", Gmail's older 5.7.1 wording.
+    "exim-rcpt-to-gmail-5.7.1-unusual-rate.eml":
+        ("zara@gmail-recipients.test", "5.7.1", "bad-reputation", True, "gmail", "failed"),
+    "exim-text-only-rcpt-to.eml":
+        ("eve@example.net", "5.2.1", "mailbox-disabled", True, "other", "failed"),
+    # A list bounce whose DSN names no recipient: the VERP return path does.
+    "postfix-verp-list.eml":
+        ("felix@example.org", "5.2.2", "mailbox-full", False, "other", "failed"),
+    # A bounce forwarded as an attachment by a colleague.
+    "forwarded-bounce.eml":
+        ("gwen@yahoo-recipients.test", "5.0.0", "mailbox-disabled", True, "yahoo", "failed"),
+    # Gmail's own text-only notice, quoted-printable, the sender's domain on Spamhaus DBL.
+    "gmail-text-only-dbl.eml": ("hana@example.net", "5.7.1", "blocked", True, "other", "failed"),
+    # Amazon SES bounce notifications as JSON lines: an SNS envelope, a bare notification
+    # (SES's account suppression list: SES is the provider), an event-publishing record.
+    "ses-notification.json#1":
+        ("ines@example.org", "5.1.1", "user-unknown", True, "other", "failed"),
+    "ses-notification.json#2":
+        ("jon@example.net", None, "user-unknown", True, "amazon-ses", "failed"),
+    "ses-notification.json#3":
+        ("kim@example.com", "5.2.2", "mailbox-full", False, "other", "failed"),
 }
 # fmt: on
 
@@ -228,3 +255,41 @@ def test_multi_line_replies_are_unfolded(results) -> None:
     assert diagnostic.startswith("550 5.7.26 This mail has been blocked")
     assert "550-5.7.26" not in diagnostic
     assert "\n" not in diagnostic
+
+
+def test_a_forwarded_bounce_is_read_from_the_attachment(results) -> None:
+    result = results["forwarded-bounce.eml"]
+    assert result.kind == "bounce"
+    # The report's own identity, not the helpdesk note around it.
+    assert result.subject == "Undelivered Mail Returned to Sender"
+    assert result.original_message_id == "<campaign-065@shop.example.com>"
+
+
+def test_verp_fills_only_a_missing_recipient() -> None:
+    from console.bounce.parse import verp_recipient
+
+    assert verp_recipient("list-bounces+felix=example.org@lists.shop.example.com") == (
+        "felix@example.org"
+    )
+    assert (
+        verp_recipient("Bounces <b+a.b=sub.example.co.uk@l.example.com>") == "a.b@sub.example.co.uk"
+    )
+    # SRS and "-" delimiters are ambiguous: no guess.
+    assert verp_recipient("SRS0=abcd=XY=example.org=bob@fwd.example.net") is None
+    assert verp_recipient("news-bounce-first-last=example.org@shop.example.com") is None
+    assert verp_recipient("bob@example.org") is None
+
+
+def test_ses_json_is_not_mistaken_for_headers_or_replies() -> None:
+    from console.bounce import analyse_bytes
+    from console.bounce.parse import looks_like_message, parse_ses_json
+
+    compact = b'{"notificationType":"Bounce","bounce":{"bounceType":"Permanent",'
+    compact += b'"bounceSubType":"NoEmail","bouncedRecipients":[{"emailAddress":"a@example.org"}]}}'
+    assert not looks_like_message(compact)  # `{"notificationType":` is not a header line
+    (result,) = analyse_bytes(compact, "ses.json")
+    assert result.recipients[0].recipient == "a@example.org"
+    assert result.recipients[0].reason == "user-unknown"  # NoEmail, no diagnostic given
+    # Complaints and deliveries are not bounces; JSON that is not SES is not either.
+    assert parse_ses_json('{"notificationType":"Complaint","complaint":{}}') is None
+    assert parse_ses_json('{"bounce": 1}') is None
