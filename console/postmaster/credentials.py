@@ -147,6 +147,37 @@ class _SavingCredentials(Credentials):
                 write_token_file(self._save_path, self.to_json())
 
 
+def refresh_credentials(
+    credentials: Any, *, timeout: float = EXCHANGE_TIMEOUT, cafile: Path | str | None = None
+) -> None:
+    """Refresh `credentials` now, through the hardened Http (console.google_http).
+
+    For callers that need the access token itself (XOAUTH2 over SMTP or IMAP) rather
+    than a service: the token endpoint's answer is bounded, a redirect is not followed,
+    the exchange ends within `timeout` seconds, and secrets stay out of the logs.
+
+    Raises:
+        PostmasterError: one line (kind `auth` for a refused refresh, else `timeout`,
+            `network`, `malformed`), scrubbed of every secret.
+    """
+    from console.google_http import redact, scrubbed_logs, secrets_of, token_request
+    from console.literal import printable
+    from console.postmaster.client import translate
+
+    request = token_request(timeout, credentials=credentials, cafile=cafile)
+    before = secrets_of(credentials)
+
+    def secrets() -> list[str]:
+        return [*before, *secrets_of(credentials)]
+
+    with scrubbed_logs(secrets):
+        try:
+            credentials.refresh(request)
+        except Exception as exc:
+            error = translate(exc, "token refresh")
+            raise PostmasterError(error.kind, printable(redact(error.msg, secrets()))) from None
+
+
 def write_token_file(path: Path, text: str) -> None:
     """Write `text` to `path` atomically, readable by the owner only (0600)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

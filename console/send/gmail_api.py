@@ -25,7 +25,8 @@ is read up to `MAX_RESPONSE` bytes (compressed or not), and a send is never retr
 not even by httplib2 on a dropped connection: a lost answer may hide a sent message.
 Secrets (access and refresh tokens, client secrets, service-account keys and the JWT
 assertions made from them) are scrubbed from every line shown and, while a call runs,
-from the records of the Google client's and httplib2's loggers.
+from the records of the Google client's and httplib2's loggers. The hardened httplib2
+pieces are shared with Postmaster: see console.google_http.
 """
 
 from __future__ import annotations
@@ -33,30 +34,62 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import email.parser
 import email.policy
 import email.utils
-import http.client
-import json
-import logging
-import re
-import socket
-import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from console.errors import MailscopeError
+from console.google_http import (
+    LOGGERS,
+    REDACTED,
+    Exchange,
+    NotResent,
+    ResponseTooLarge,
+    connection_types,
+    first_line,
+    google_error,
+    hardened_http,
+    load_client,
+    location_host,
+    redact,
+    safe_url,
+    scrubbed_logs,
+    secrets_of,
+)
 from console.literal import printable
-from console.ports.model import TranscriptLine
 from console.send.guard import SendGuard
 from console.send.readback import Delivery, analyse_delivery
 from console.send.result import SendResult
 from console.send.smtp import message_id_of
+
+__all__ = [
+    "CATEGORIES",
+    "GMAIL_ROOT",
+    "LOGGERS",
+    "MAX_MESSAGE",
+    "MAX_RESPONSE",
+    "READONLY_SCOPE",
+    "READ_SCOPES",
+    "REDACTED",
+    "SEND_SCOPE",
+    "SEND_SCOPES",
+    "GmailApiError",
+    "NotResent",
+    "ResponseTooLarge",
+    "fetch_delivery_gmail",
+    "placement",
+    "redact",
+    "scrubbed_logs",
+    "send_gmail_api",
+    "translate",
+]
+"""The names others use; LOGGERS, REDACTED, redact, scrubbed_logs and the exceptions
+live in console.google_http and stay importable from here."""
 
 GMAIL_ROOT = "https://gmail.googleapis.com/"
 """Google's root URL (used when no endpoint override is given)."""
@@ -81,7 +114,6 @@ MAX_RESPONSE = 50 * 1024 * 1024
 base64url inside JSON (`get(format=raw)`) fits; a larger or endless answer is cut off."""
 
 LIST_PAGE = 10
-REDACTED = "[redacted]"
 
 CATEGORIES: dict[str, str] = {
     "CATEGORY_PERSONAL": "Primary",
@@ -92,26 +124,7 @@ CATEGORIES: dict[str, str] = {
 }
 """Gmail's inbox tabs by system label. A tab is a content category, never spam."""
 
-LOGGERS: tuple[str, ...] = ("googleapiclient", "google", "google_auth_httplib2", "httplib2")
-"""Loggers (and their children) whose records are scrubbed while a call runs."""
 LOGIN_HINT = "sign in again (the token expired or was revoked)"
-
-_REASON_PHRASES = {
-    200: "OK",
-    301: "Moved Permanently",
-    302: "Found",
-    303: "See Other",
-    307: "Temporary Redirect",
-    308: "Permanent Redirect",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 class GmailApiError(MailscopeError):
@@ -126,313 +139,27 @@ class GmailApiError(MailscopeError):
         self.kind = kind
 
 
-# -- the recorded HTTP exchange ----------------------------------------------------------
+# -- the recorded HTTP exchange (console.google_http) ---------------------------------------
+
+_Exchange = Exchange
+_safe_url = safe_url
+_secrets_of = secrets_of
+_load_client = load_client
+_location_host = location_host
+_first_line = first_line
+_google_error = google_error
 
 
-def _safe_url(uri: str) -> str:
-    """The URL without query parameters that could carry a secret."""
-    try:
-        parts = urlsplit(uri)
-        query = [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if k.lower() not in ("key", "access_token", "token", "assertion", "refresh_token")
-        ]
-        return urlunsplit(parts._replace(query=urlencode(query)))
-    except ValueError:
-        return "(unreadable URL)"
-
-
-_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
-    ),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
-    re.compile(r"(?i)(\bBearer\s+)[^\s\"',;]+"),
-    re.compile(
-        r"(?i)((?:access_token|refresh_token|id_token|client_secret|assertion|private_key|"
-        r"token)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
-    ),
-    re.compile(r"\bya29\.[A-Za-z0-9_.-]+"),
-)
-"""Secret shapes scrubbed wherever they appear: PEM private keys, JWTs (service-account
-assertions), bearer tokens, token fields in JSON or forms, Google access tokens."""
-
-
-def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    """`text` without `secrets` (as sent, and base64-encoded) or any secret-shaped token."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True):
-        for form in (secret, base64.b64encode(secret.encode()).decode(), json.dumps(secret)[1:-1]):
-            text = text.replace(form, REDACTED)
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
-    return text
-
-
-def _secrets_of(credentials: Any) -> list[str]:
-    """The credentials' secrets as they are now (a refresh replaces the access token)."""
-    found = []
-    for name in (
-        "token",
-        "refresh_token",
-        "client_secret",
-        "_refresh_token",
-        "_client_secret",
-        "_private_key",
-        "_private_key_pkcs8_pem",
-    ):
-        value = getattr(credentials, name, None)
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if isinstance(value, str):
-            found.append(value)
-    return found
-
-
-def _load_client() -> None:
-    """Import the Google client now: its loggers must exist when the filters go on."""
-    import google.oauth2._client  # noqa: F401
-    import google_auth_httplib2  # noqa: F401
-    import googleapiclient.discovery
-    import googleapiclient.http
-    import googleapiclient.model  # noqa: F401
-    import httplib2  # noqa: F401
-
-
-class _ScrubFilter(logging.Filter):
-    """Rewrites a log record's message (and traceback) without the call's secrets."""
-
-    def __init__(self, secrets: Callable[[], list[str]]) -> None:
-        super().__init__()
-        self.secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            message = str(record.msg)
-        record.msg, record.args = redact(message, self.secrets()), None
-        if record.exc_info:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = redact(text, self.secrets()), None
-        return True
-
-
-@contextlib.contextmanager
-def scrubbed_logs(
-    secrets: Callable[[], list[str]], names: Sequence[str] = LOGGERS
-) -> Iterator[None]:
-    """While inside, records of the `names` loggers and their children lose every secret.
-
-    A filter on a logger sees only the records made on that very logger, so it goes on
-    each existing one under those names (the Google client creates its loggers at import).
-    """
-    scrub = _ScrubFilter(secrets)
-    loggers = [logging.getLogger(name) for name in names]
-    for name, existing in list(logging.root.manager.loggerDict.items()):
-        if isinstance(existing, logging.Logger) and any(
-            name == prefix or name.startswith(prefix + ".") for prefix in names
-        ):
-            loggers.append(existing)
-    for logger in loggers:
-        logger.addFilter(scrub)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(scrub)
-
-
-class _Exchange:
-    """The transcript of one call, and the sockets it opened (shut down on timeout)."""
-
-    def __init__(self, credentials: Any) -> None:
-        self.started = time.perf_counter()
-        self.lines: list[TranscriptLine] = []
-        self.credentials = credentials
-        self.initial = _secrets_of(credentials)
-        self.connections: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-
-    def secrets(self) -> list[str]:
-        return [*self.initial, *_secrets_of(self.credentials)]
-
-    def scrub(self, text: str) -> str:
-        return redact(text, self.secrets())
-
-    def add(self, direction: str, text: str) -> None:
-        line = TranscriptLine(
-            direction, self.scrub(text), (time.perf_counter() - self.started) * 1000
-        )
-        with self._lock:
-            self.lines.append(line)
-
-    def snapshot(self) -> list[TranscriptLine]:
-        with self._lock:
-            return list(self.lines)
-
-    def opened(self, connection: http.client.HTTPConnection) -> None:
-        with self._lock:
-            self.connections.append(connection)
-
-    def abort(self) -> None:
-        """Shut down every socket of the call: a thread blocked reading one returns."""
-        with self._lock:
-            connections = list(self.connections)
-        for connection in connections:
-            sock = getattr(connection, "sock", None)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-
-class ResponseTooLarge(Exception):
-    """The endpoint's answer exceeded MAX_RESPONSE bytes (as sent, or decompressed)."""
-
-
-class NotResent(Exception):
-    """A connection dropped after a non-idempotent request went out: not sent again."""
-
-
-def _limit() -> int:
-    return MAX_RESPONSE
-
-
-class _CappedResponse(http.client.HTTPResponse):
-    """An HTTP answer read in bounded pieces, decompressed here within the same bound.
-
-    httplib2 reads the whole body with `read()` and would inflate gzip or deflate itself;
-    this does both up to `MAX_RESPONSE` and drops Content-Encoding, so it never does.
-    """
-
-    def read(self, amt: int | None = None) -> bytes:
-        if amt is not None:
-            return super().read(amt)
-        limit = _limit()
-        declared = self.getheader("content-length")
-        if declared and declared.strip().isdigit() and int(declared) > limit:
-            raise ResponseTooLarge(f"the answer announces {int(declared)} bytes")
-        pieces: list[bytes] = []
-        size = 0
-        while True:
-            piece = super().read(64 * 1024)
-            if not piece:
-                break
-            size += len(piece)
-            if size > limit:
-                raise ResponseTooLarge(f"the answer is over {limit} bytes")
-            pieces.append(piece)
-        data = b"".join(pieces)
-        encoding = (self.getheader("content-encoding") or "").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate", "zlib"):
-            data = _inflate(data, limit)
-            del self.msg["content-encoding"]
-        return data
-
-
-def _inflate(data: bytes, limit: int) -> bytes:
-    for wbits in (47, -15):  # gzip or zlib (auto), then raw deflate
-        inflater = zlib.decompressobj(wbits)
-        try:
-            out = inflater.decompress(data, limit + 1)
-        except zlib.error:
-            continue
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise ResponseTooLarge(f"the answer inflates to over {limit} bytes")
-        return out
-    raise ResponseTooLarge("the answer claims compression but does not decompress")
-
-
-def _connection_types(exchange: _Exchange) -> dict[str, type]:
+def _connection_types(exchange: Exchange) -> dict[str, type]:
     """httplib2 connection classes that cap answers, never re-send a POST, never print."""
-    import httplib2
-
-    def mixin(base: type) -> type:
-        class Connection(base):  # type: ignore[misc, valid-type]
-            response_class = _CappedResponse
-            _unanswered = False
-
-            def connect(self) -> None:
-                super().connect()
-                exchange.opened(self)
-
-            def set_debuglevel(self, level: int) -> None:
-                """httplib2.debuglevel would print headers, the bearer token with them."""
-
-            def request(self, method: str, url: str, *args: Any, **kw: Any) -> None:
-                if self._unanswered:
-                    raise NotResent("the connection dropped before the answer")
-                self._unanswered = method.upper() not in ("GET", "HEAD", "OPTIONS")
-                super().request(method, url, *args, **kw)
-
-            def getresponse(self) -> http.client.HTTPResponse:
-                response = super().getresponse()
-                self._unanswered = False
-                return response
-
-        return Connection
-
-    return {
-        "http": mixin(httplib2.HTTPConnectionWithTimeout),
-        "https": mixin(httplib2.HTTPSConnectionWithTimeout),
-    }
+    return connection_types(exchange, limit=MAX_RESPONSE)
 
 
-def _recording_http(exchange: _Exchange, timeout: float, cafile: str | None) -> Any:
+def _recording_http(exchange: Exchange, timeout: float, cafile: str | None) -> Any:
     """An httplib2.Http that writes each request and answer's first line to `exchange`,
-    follows no redirect and reads answers through `_connection_types`."""
-    import httplib2
-
-    types = _connection_types(exchange)
-
-    class RecordingHttp(httplib2.Http):
-        def request(
-            self,
-            uri: str,
-            method: str = "GET",
-            body: Any = None,
-            headers: Any = None,
-            redirections: int = 0,
-            connection_type: Any = None,
-        ) -> tuple[Any, bytes]:
-            size = len(body) if isinstance(body, bytes | str) else 0
-            exchange.add("C", f"{method} {_safe_url(uri)}" + (f" ({size} bytes)" if size else ""))
-            scheme = urlsplit(uri).scheme.lower()
-            try:
-                response, content = super().request(
-                    uri,
-                    method,
-                    body,
-                    headers,
-                    redirections=0,
-                    connection_type=types.get(scheme, connection_type),
-                )
-            except Exception as exc:
-                exchange.add("*", f"no answer: {_first_line(exc)}")
-                raise
-            status = int(getattr(response, "status", 0) or 0)
-            reason = _REASON_PHRASES.get(status, "")
-            _, message = _google_error(content) if status >= 400 else (None, None)
-            text = f"{status} {reason}".strip() + (f": {message}" if message else "")
-            if 300 <= status < 400:
-                text += f" (redirect to {_location_host(response)}: not followed)"
-            exchange.add("S", printable(text))
-            return response, content
-
-    http = RecordingHttp(timeout=timeout, ca_certs=cafile)
-    http.follow_redirects = False  # never carry a token or a message to another host
-    http.follow_all_redirects = False
-    http.forward_authorization_headers = False
-    return http
-
-
-def _location_host(response: Any) -> str:
-    try:
-        location = str(response.get("location") or "")
-        host = urlsplit(location).hostname
-    except (ValueError, AttributeError):
-        host = None
-    return printable(host[:100]) if host else "nowhere stated"
+    follows no redirect and reads answers up to MAX_RESPONSE (`hardened_http`). The
+    call's own asyncio timeout bounds it, so no per-request deadline of its own."""
+    return hardened_http(exchange, timeout=timeout, cafile=cafile, limit=MAX_RESPONSE)
 
 
 def _service(credentials: Any, endpoint: str | None, timeout: float, http: Any) -> Any:
@@ -456,28 +183,6 @@ def _service(credentials: Any, endpoint: str | None, timeout: float, http: Any) 
 # -- errors ---------------------------------------------------------------------------------
 
 
-def _first_line(value: object, limit: int = 200) -> str:
-    if isinstance(value, BaseException) and value.args and isinstance(value.args[0], str):
-        value = value.args[0]
-    text = str(value).strip()
-    return (text.splitlines()[0] if text else type(value).__name__)[:limit]
-
-
-def _google_error(content: bytes | None) -> tuple[str | None, str | None]:
-    """(reason or status, message) from a Google JSON error body; None when absent."""
-    try:
-        error = json.loads(content or b"")["error"]
-        errors = error.get("errors") or [{}]
-        reason = errors[0].get("reason") or error.get("status")
-        message = error.get("message")
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
-        return None, None
-    return (
-        reason if isinstance(reason, str) else None,
-        _first_line(message) if isinstance(message, str) else None,
-    )
-
-
 def translate(exc: BaseException, what: str, scope: str) -> GmailApiError:
     """Whatever the Google client raised, as one line that says what to do.
 
@@ -497,7 +202,7 @@ def translate(exc: BaseException, what: str, scope: str) -> GmailApiError:
     if isinstance(exc, ResponseTooLarge):
         return GmailApiError(
             "malformed",
-            f"{what}: the endpoint's answer is larger than {MAX_RESPONSE // 1_048_576} MiB "
+            f"{what}: the endpoint's answer is larger than {exc.limit // 1_048_576} MiB "
             "(or inflates past it); it was cut off",
         )
     if isinstance(exc, NotResent):
