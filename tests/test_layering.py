@@ -21,6 +21,7 @@ ENGINE_MODULES = [
     "console.send.imap",
     "console.lab.imap",
     "console.lab.gmail_api",
+    "console.google_http",
     "console.cli",
     "console.model",
     "console.output",

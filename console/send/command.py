@@ -276,15 +276,14 @@ def _oauth_token(args: argparse.Namespace, lab: Lab | None) -> str:
     else:
         raise MailscopeError("--xoauth2", "give --credentials F (the OAuth credentials file)")
     if not credentials.valid:
-        import google_auth_httplib2
-        import httplib2
-        from google.auth.exceptions import GoogleAuthError
+        from console.postmaster.client import PostmasterError
+        from console.postmaster.credentials import refresh_credentials
 
         try:
-            credentials.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=30)))
-        except (GoogleAuthError, OSError) as exc:
+            refresh_credentials(credentials, timeout=30.0)
+        except PostmasterError as exc:
             raise MailscopeError(
-                "--xoauth2", f"cannot get an access token ({type(exc).__name__}); sign in again"
+                "--xoauth2", f"cannot get an access token ({exc.kind}); sign in again"
             ) from None
     return str(credentials.token)
 
