@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,6 +324,8 @@ class PostmasterPane(Pane):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._services: list[Any] = []
+        self._services_lock = threading.Lock()
         self.domain: str | None = None
         self.profile: Profile | None = None
         self.report: PostmasterReport | None = None
@@ -500,7 +503,7 @@ class PostmasterPane(Pane):
             return
         outcome: FetchOutcome
         try:
-            client = PostmasterClient(access.connect())
+            client = PostmasterClient(self._live(access.connect()))
         except MailscopeError as exc:
             outcome = FetchOutcome(domain, error=_as_postmaster_error(exc))
         else:
@@ -543,7 +546,7 @@ class PostmasterPane(Pane):
             return
         self.post_message(self.BatchLoaded(run, stored, False, None))
         try:
-            client = PostmasterClient(access.connect())
+            client = PostmasterClient(self._live(access.connect()))
             names = client.list_domains()
         except MailscopeError as exc:
             self.post_message(self.BatchLoaded(run, stored, True, exc.msg))
@@ -878,6 +881,20 @@ class PostmasterPane(Pane):
     def action_cancel(self) -> None:
         self.workers.cancel_group(self, "postmaster")
         self.workers.cancel_group(self, "postmaster-batch")
+        # A thread worker only notices the cancel between requests: shut the sockets
+        # of the services in use, so a request blocked on a slow answer ends now.
+        from console.postmaster.client import abort
+
+        with self._services_lock:
+            services, self._services = self._services, []
+        for service in services:
+            abort(service)
+
+    def _live(self, service: Any) -> Any:
+        """Remember `service` so a cancel can shut its connections (thread workers)."""
+        with self._services_lock:
+            self._services = [*self._services[-7:], service]
+        return service
 
     def action_next_range(self) -> None:
         self.range_index = (self.range_index + 1) % len(RANGES)

@@ -338,3 +338,47 @@ async def test_palette_lists_the_pane_actions(make_pm_app: MakePmApp) -> None:
         provider = ScreenActionsProvider(pilot.app.screen)
         names = {name for name, _key, _active in provider._actions()}
         assert {"Fetch", "Range", "View", "Go to check", "Rates", "All domains"} <= names
+
+
+async def test_cancel_ends_a_request_blocked_on_a_silent_server(
+    make_pm_app: MakePmApp, pm_history_path: Path
+) -> None:
+    """The worker is a thread: cancel must shut its socket, not wait out the timeout."""
+    accepted: list[asyncio.StreamWriter] = []
+    hung_up = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        while await reader.read(65536):  # takes the request, never answers
+            pass
+        hung_up.set()  # the client closed its end
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    def connect() -> Any:
+        from console.postmaster.client import build_service
+        from console.postmaster.credentials import lab_credentials
+
+        return build_service(lab_credentials(), endpoint=f"http://127.0.0.1:{port}/", timeout=60)
+
+    app = make_pm_app("good.test", access=PostmasterAccess(connect, pm_history_path))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("3")
+            pane = pilot.app.screen.query_one(PostmasterPane)
+            for _ in range(200):
+                if accepted:
+                    break
+                await pilot.pause(0.05)
+            assert accepted, "the fetch never reached the silent server"
+            await pilot.press("x")
+            assert not pane.running
+            # The client hangs up at once, not when its 60 s request timeout runs out.
+            await asyncio.wait_for(hung_up.wait(), 4)
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
