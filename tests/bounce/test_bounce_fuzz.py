@@ -22,7 +22,9 @@ from console.bounce.parse import DIAG_CAP, MAX_MULTIPARTS, limit_nesting
 from console.bounce.reader import MAX_MESSAGE_BYTES, MAX_PASTED_BYTES
 
 CORPUS = Path(__file__).parent / "corpus"
-FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and "tmp" not in p.parts)
+FILES = sorted(
+    p for p in CORPUS.rglob("*") if p.is_file() and "tmp" not in p.relative_to(CORPUS).parts
+)
 SAMPLES = {p.name: p.read_bytes() for p in FILES}
 
 _SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
