@@ -408,3 +408,38 @@ def test_send_reads_back_over_imap_from_the_labs_dovecot(capsys) -> None:
     assert result["readback"]["test_id"] == result["test_id"]
     assert result["readback"]["return_path"] == "<demo@good.test>"
     assert code == 0
+
+
+def test_send_greets_with_the_helo_name_given(capsys) -> None:
+    code, out, _ = run(
+        capsys,
+        "send",
+        "--lab",
+        "--helo",
+        "Client.Good.Test.",
+        "--to",
+        "seed@good.test",
+        "--from",
+        "demo@good.test",
+        "--yes",
+        "--json",
+        "--wait",
+        "5",
+    )
+    result = json.loads(out)
+    sent = [line["text"] for line in result["transcript"] if line["direction"] == "C"]
+    assert "EHLO client.good.test" in sent
+    assert "EHLO mailscope.invalid" not in sent
+    # The submission server's Received header names the client by that greeting.
+    assert result["readback"]["hops"][0]["from"] == "client.good.test"
+    assert code == 0
+
+
+def test_send_refuses_a_helo_that_is_not_a_host_name(capsys) -> None:
+    code, out, err = run(
+        capsys, "send", "--lab", "--helo", "bad name", "--to", "seed@good.test",
+        "--from", "demo@good.test", "--yes",
+    )  # fmt: skip
+    assert code == 2
+    assert out == ""
+    assert "bad --helo" in err

@@ -688,7 +688,7 @@ async def _ehlo(
     smtp: aiosmtplib.SMTP, rec: _Recorder, step: str, seconds: float
 ) -> dict[str, str] | None:
     probe = rec.probe
-    rec.line("C", f"EHLO {LOCAL_HOSTNAME}")
+    rec.line("C", f"EHLO {smtp.local_hostname or LOCAL_HOSTNAME}")
     rec.begin()
     try:
         response = await _step(smtp.ehlo(), seconds)

@@ -119,6 +119,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--subject", metavar="S", default="mailscope test message")
     parser.add_argument(
+        "--helo",
+        metavar="NAME",
+        help="the EHLO name to greet with (default mailscope.invalid; strict servers may "
+        "want this host's real name)",
+    )
+    parser.add_argument(
         "--dkim-key", type=Path, metavar="F", help="sign with this private key (PEM)"
     )
     parser.add_argument(
@@ -182,6 +188,7 @@ class SmtpPlan:
     cafile: str | None
     verify: bool
     oauth_token: str | None = None
+    helo: str | None = None
 
 
 @dataclass(slots=True)
@@ -258,8 +265,16 @@ def _smtp_plan(args: argparse.Namespace, config: Config, lab: Lab | None) -> Smt
         password = find_password(user, password_env) or lab_password
         if not password:
             raise MailscopeError("no password", f"set {password_env} for --user {user}")
+    helo = None
+    if args.helo:
+        from console.auth.records import InvalidDomain, normalize_domain
+
+        try:
+            helo = normalize_domain(args.helo)
+        except InvalidDomain as exc:
+            raise MailscopeError("bad --helo", str(exc)) from None
     return SmtpPlan(
-        host, port, security, user, password, cafile, not args.allow_untrusted_cert, token
+        host, port, security, user, password, cafile, not args.allow_untrusted_cert, token, helo
     )
 
 
@@ -398,6 +413,7 @@ async def _send_path(
             cafile=smtp.cafile,
             verify=smtp.verify,
             timeout=args.timeout or DEFAULT_TIMEOUT,
+            **({"helo": smtp.helo} if smtp.helo else {}),
             confirmed=True,  # confirmed by the caller: --yes or the prompt
             guard=process_guard(),
         )
