@@ -46,6 +46,9 @@ def ordered(rows: Iterable[ComplianceRow]) -> list[ComplianceRow]:
     return [r for r in rows if not r.compliant] + [r for r in rows if r.compliant]
 
 
+REQUIREMENT_TITLE = "Requirement"
+
+
 class ComplianceTable(DataTable[object]):
     """Status, requirement (its scope when not the domain) and the linked check."""
 
@@ -86,16 +89,21 @@ class ComplianceTable(DataTable[object]):
         self._rows: dict[str, ComplianceRow] = {}
 
     def on_mount(self) -> None:
+        self._add_columns(len(REQUIREMENT_TITLE))
+
+    def _add_columns(self, requirement_width: int) -> None:
         self.add_column("Status", key="status", width=12)
-        self.add_column("Requirement", key="requirement")
-        # Content cells are not measured for auto width: the longest link is fixed here.
+        # Every width is fixed, the requirement's from the rows themselves: an auto width
+        # is settled on a later refresh, and a screenshot taken before it (a busy machine)
+        # would show the names cut to the header's width.
+        self.add_column(REQUIREMENT_TITLE, key="requirement", width=requirement_width)
         self.add_column("Check", key="check", width=CHECK_WIDTH)
 
     def show_rows(self, rows: Sequence[ComplianceRow]) -> None:
         """Replace the table with `rows` (needing work first), keeping the cursor's row."""
         keep = self.current_key
-        self.clear()
         self._rows = {}
+        cells = []
         for row in ordered(rows):
             key = row_key(row)
             if key in self._rows:
@@ -105,7 +113,12 @@ class ComplianceTable(DataTable[object]):
             name = literal(row.requirement, no_wrap=True)
             if row.scope != "domain":
                 name.append(f" · {row.scope}", style="dim")
-            self.add_row(status_content(row.status), name, check, key=key)
+            cells.append((status_content(row.status), name, check, key))
+        widest = max((name.cell_len for _, name, _, _ in cells), default=0)
+        self.clear(columns=True)
+        self._add_columns(max(len(REQUIREMENT_TITLE), widest))
+        for status, name, check, key in cells:
+            self.add_row(status, name, check, key=key)
         if keep in self._rows:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
 
