@@ -174,8 +174,9 @@ def profile_send_access(profile: Profile | None) -> SendAccess:
     loader = credentials if path is not None else None
     reader: Reader | None = None
     label = ""
+    # The clients are imported when a readback runs (in the worker), not here: this
+    # runs on the UI thread whenever the pane asks how it reaches the mailbox.
     if readback == "gmail" and loader is not None:
-        from console.send.gmail_api import fetch_delivery_gmail
 
         async def read_gmail(
             ctx: ResolverContext,
@@ -184,6 +185,8 @@ def profile_send_access(profile: Profile | None) -> SendAccess:
             message_id: str | None,
             sent_at: datetime,
         ):
+            from console.send.gmail_api import fetch_delivery_gmail
+
             creds = await asyncio.to_thread(loader)
             return await fetch_delivery_gmail(
                 credentials=creds,
@@ -196,9 +199,6 @@ def profile_send_access(profile: Profile | None) -> SendAccess:
 
         reader, label = read_gmail, "the Gmail API mailbox"
     elif readback.startswith(("imap://", "imaps://")):
-        import os
-
-        from console.send.imap import IMAP_PASSWORD_ENV, fetch_delivery_imap, parse_imap_url
 
         async def read_imap(
             ctx: ResolverContext,
@@ -207,7 +207,14 @@ def profile_send_access(profile: Profile | None) -> SendAccess:
             message_id: str | None,
             sent_at: datetime,
         ):
-            password = os.environ.get(IMAP_PASSWORD_ENV)
+            from console.send.imap import (
+                IMAP_PASSWORD_ENV,
+                fetch_delivery_imap,
+                imap_password_from_env,
+                parse_imap_url,
+            )
+
+            password = imap_password_from_env()
             if not password:
                 raise MailscopeError("no IMAP password", f"set {IMAP_PASSWORD_ENV}")
             cafiles = (str(ctx.services.cafile),) if ctx.services.cafile else ()

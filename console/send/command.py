@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -459,10 +458,15 @@ async def _read_back(
                 authserv_ids=trusted,
             )
         else:
-            from console.send.imap import IMAP_PASSWORD_ENV, fetch_delivery_imap, parse_imap_url
+            from console.send.imap import (
+                IMAP_PASSWORD_ENV,
+                fetch_delivery_imap,
+                imap_password_from_env,
+                parse_imap_url,
+            )
 
             target = parse_imap_url(kind)
-            password = os.environ.get(IMAP_PASSWORD_ENV)
+            password = imap_password_from_env()
             if not password and lab is not None:
                 from console.lab.imap import IMAP_PASSWORD
 

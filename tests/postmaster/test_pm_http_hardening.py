@@ -17,12 +17,13 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google.oauth2.credentials import Credentials
+from loopback_http import Endpoint, Respond, answer
 
 from console import google_http
 from console.lab.postmaster_api import PostmasterEmulator
@@ -32,50 +33,6 @@ from console.postmaster.credentials import load_credentials, refresh_credentials
 from console.postmaster.stats import PostmasterClient, date_window
 
 TOKEN = "ya29.postmaster-hostile-token-0123456789"
-Respond = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
-
-
-class Endpoint:
-    """An HTTP server on `host` that answers each request with `respond`, one per connection."""
-
-    def __init__(self, respond: Respond, host: str = "127.0.0.1") -> None:
-        self.respond = respond
-        self.host = host
-        self.requests: list[bytes] = []
-        self.sent = 0
-        self.closed = asyncio.Event()
-        self.answering = asyncio.Event()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            body = await reader.readexactly(int(length[1])) if length else b""
-            self.requests.append(head + body)
-            self.answering.set()
-            await self.respond(head, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the client hung up, or the test is over
-        finally:
-            self.closed.set()
-            writer.close()
-
-    async def __aenter__(self) -> Endpoint:
-        self.server = await asyncio.start_server(self._handle, self.host, 0)
-        self.url = f"http://{self.host}:{self.server.sockets[0].getsockname()[1]}/"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
-
-
-def answer(status: str, body: bytes, *headers: str) -> Respond:
-    async def respond(_head: bytes, writer: asyncio.StreamWriter) -> None:
-        lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        await writer.drain()
-
-    return respond
 
 
 def slow_drip(status_line: bytes = b"HTTP/1.1 200 OK\r\n") -> Respond:

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2.credentials import Credentials
+from loopback_http import Endpoint, Respond, answer
 
 from console.lab import Lab
 from console.lab.postmaster_api import PostmasterEmulator
@@ -367,48 +368,6 @@ def test_safe_url_drops_secret_parameters() -> None:
 # -- hostile endpoints (tiny loopback HTTP servers; the real Google client) ------------------
 
 TOKEN = "ya29.hostile-endpoint-token-0123456789"
-Respond = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
-
-
-class Endpoint:
-    """An HTTP server on `host` that answers each request with `respond`, one per connection."""
-
-    def __init__(self, respond: Respond, host: str = "127.0.0.1") -> None:
-        self.respond = respond
-        self.host = host
-        self.requests: list[bytes] = []
-        self.sent = 0
-        self.closed = asyncio.Event()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            body = await reader.readexactly(int(length[1])) if length else b""
-            self.requests.append(head + body)
-            await self.respond(head, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the client hung up, or the test is over
-        finally:
-            self.closed.set()
-            writer.close()
-
-    async def __aenter__(self) -> Endpoint:
-        self.server = await asyncio.start_server(self._handle, self.host, 0)
-        self.url = f"http://{self.host}:{self.server.sockets[0].getsockname()[1]}/"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
-
-
-def answer(status: str, body: bytes, *headers: str) -> Respond:
-    async def respond(_head: bytes, writer: asyncio.StreamWriter) -> None:
-        lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        await writer.drain()
-
-    return respond
 
 
 async def send_to(url: str, **kw: Any) -> SendResult:
