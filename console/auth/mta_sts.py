@@ -339,7 +339,8 @@ async def _check(
             "Check that the domain's nameservers answer, then run the check again.",
         )
         return CheckResult.from_findings(CHECK_ID, "MTA-STS could not be checked", [finding], data)
-    candidates = [text for text in lookup.texts() if is_sts_record(text)]
+    # DNS answers come in any order; sorted, the report is the same on every run.
+    candidates = sorted(text for text in lookup.texts() if is_sts_record(text))
     data["records"] = candidates
     if not candidates:
         if mx.null_mx:
@@ -365,7 +366,11 @@ async def _check(
     findings: list[Finding] = []
     parsed = [parse_record(text) for text in candidates]
     if len(candidates) > 1:
-        keep = next((p for p in parsed if not p.errors), parsed[0])
+        # Several records are usually an id change that left the old one behind:
+        # keep the newest id (ids are conventionally timestamps), so senders that
+        # cached the old policy fetch it again.
+        valid = [p for p in parsed if not p.errors] or parsed
+        keep = max(valid, key=lambda p: (len(p.id or ""), p.id or ""))
         kept = txt_record(owner_name(domain), f"v=STSv1; id={keep.id or new_policy_id()}")
         findings.append(
             Finding(

@@ -133,8 +133,14 @@ class Lookup:
         return [tuple(record.strings) for record in self.records if hasattr(record, "strings")]
 
     def texts(self) -> list[str]:
-        """Each TXT record's strings concatenated without separators (RFC 7208 3.3)."""
-        return [b"".join(strings).decode("utf-8", "replace") for strings in self.txt_strings()]
+        """Each TXT record's strings concatenated without separators (RFC 7208 3.3).
+
+        Sorted: an RRset has no order, and servers hand it out in any, so findings that
+        name "the other" record must not change from one run to the next.
+        """
+        return sorted(
+            b"".join(strings).decode("utf-8", "replace") for strings in self.txt_strings()
+        )
 
     def addresses(self) -> list[str]:
         return [record.address for record in self.records if hasattr(record, "address")]

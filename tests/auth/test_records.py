@@ -174,7 +174,7 @@ EXACT: list[tuple[Check, str, str, str]] = [
         check_mta_sts,
         "mtasts-multiple.test",
         "mta-sts.multiple",
-        '_mta-sts.mtasts-multiple.test. 3600 IN TXT "v=STSv1; id=20261101T000000"',
+        '_mta-sts.mtasts-multiple.test. 3600 IN TXT "v=STSv1; id=20261115T000000"',
     ),
     (
         check_tls_rpt,
