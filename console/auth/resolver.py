@@ -129,18 +129,18 @@ class Lookup:
         return self.outcome is Outcome.ERROR
 
     def txt_strings(self) -> list[tuple[bytes, ...]]:
-        """Each TXT record as its character-strings, exactly as published."""
-        return [tuple(record.strings) for record in self.records if hasattr(record, "strings")]
+        """Each TXT record as its character-strings, exactly as published.
+
+        Sorted by content: an RRset has no order and servers hand it out in any, so a
+        finding that names one of several records must not change from run to run.
+        """
+        found = [tuple(record.strings) for record in self.records if hasattr(record, "strings")]
+        return sorted(found, key=b"".join)
 
     def texts(self) -> list[str]:
-        """Each TXT record's strings concatenated without separators (RFC 7208 3.3).
-
-        Sorted: an RRset has no order, and servers hand it out in any, so findings that
-        name "the other" record must not change from one run to the next.
-        """
-        return sorted(
-            b"".join(strings).decode("utf-8", "replace") for strings in self.txt_strings()
-        )
+        """Each TXT record's strings concatenated without separators (RFC 7208 3.3), in
+        the order of txt_strings(), so the two lists pair up."""
+        return [b"".join(strings).decode("utf-8", "replace") for strings in self.txt_strings()]
 
     def addresses(self) -> list[str]:
         return [record.address for record in self.records if hasattr(record, "address")]

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 
 import dns.message
+import dns.rdtypes.ANY.TXT
+from dns.rdataclass import IN
+from dns.rdatatype import TXT
+from hypothesis import given
+from hypothesis import strategies as st
 
 from console.auth.resolver import Lookup, Outcome, ResolverContext
 from console.lab import Lab
@@ -57,3 +63,26 @@ def test_a_context_reused_under_a_new_event_loop_still_answers(lab: Lab) -> None
     second = asyncio.run(ask_and_close(ctx.for_audit()))
     assert first.ok
     assert second.ok
+
+
+@given(
+    st.lists(st.lists(st.binary(min_size=1, max_size=20), min_size=1, max_size=3), max_size=5).map(
+        lambda records: [tuple(strings) for strings in records]
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_txt_records_read_the_same_in_any_answer_order(
+    records: list[tuple[bytes, ...]], rng: random.Random
+) -> None:
+    def lookup(order: list[tuple[bytes, ...]]) -> Lookup:
+        rdatas = tuple(dns.rdtypes.ANY.TXT.TXT(IN, TXT, list(strings)) for strings in order)
+        return Lookup("good.test", "TXT", Outcome.ANSWER, records=rdatas)
+
+    shuffled = list(records)
+    rng.shuffle(shuffled)
+    first, second = lookup(records), lookup(shuffled)
+    assert first.texts() == second.texts()
+    assert first.txt_strings() == second.txt_strings()
+    # texts() pairs with txt_strings(): callers zip them to find a record's strings.
+    for strings, text in zip(first.txt_strings(), first.texts(), strict=True):
+        assert text == b"".join(strings).decode("utf-8", "replace")
