@@ -443,3 +443,52 @@ def test_send_refuses_a_helo_that_is_not_a_host_name(capsys) -> None:
     assert code == 2
     assert out == ""
     assert "bad --helo" in err
+
+
+def test_send_with_unsubscribe_html_and_an_attachment_reads_back_whole(capsys, tmp_path) -> None:
+    html = tmp_path / "news.html"
+    html.write_text("<p>Hello <a href='https://good.test/a'>read on</a></p>", encoding="utf-8")
+    report = tmp_path / "report.pdf"
+    report.write_bytes(b"%PDF-1.7\n")
+    code, out, _ = run(
+        capsys, "send", "--lab", "--to", "seed@good.test", "--from", "demo@good.test",
+        "--dkim-key", "console/lab/keys/good-s2026.pem", "--selector", "s2026",
+        "--text", "Hello", "--html-file", str(html), "--attach", str(report),
+        "--unsubscribe", "mailto:unsubscribe@good.test",
+        "--unsubscribe", "https://good.test/unsubscribe?id=1",
+        "--yes", "--json", "--wait", "5",
+    )  # fmt: skip
+    result = json.loads(out)
+    codes = [finding["code"] for finding in result["lint"]]
+    assert not [code for code in codes if "unsubscribe" in code or "attachment" in code]
+    assert result["readback"]["folder"] == "INBOX"
+    assert result["readback"]["dkim"]["result"] == "pass"  # the signature covers the file
+    assert code == 0
+
+
+def test_send_of_an_attachment_over_the_servers_size_is_refused_before_data(
+    capsys, tmp_path
+) -> None:
+    video = tmp_path / "launch.mp4"
+    video.write_bytes(b"\0" * 30_000_000)  # base64 makes it 40 MB: over the lab's 32 MiB SIZE
+    code, out, _ = run(
+        capsys, "send", "--lab", "--to", "seed@good.test", "--from", "demo@good.test",
+        "--attach", str(video), "--yes", "--json",
+    )  # fmt: skip
+    result = json.loads(out)
+    assert result["accepted"] is False
+    assert "33,554,432" in result["error"]
+    assert not any(line["text"].startswith("DATA") for line in result["transcript"])
+    too_big = next(f for f in result["lint"] if f["code"] == "send.too-big")
+    assert "a third larger" in too_big["message"]
+    assert code == 1
+
+
+def test_send_refuses_an_attachment_it_cannot_read_and_a_bad_unsubscribe(capsys, tmp_path) -> None:
+    base = ("send", "--lab", "--to", "seed@good.test", "--from", "demo@good.test", "--yes")
+    code, out, err = run(capsys, *base, "--attach", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert "not a regular file" in err
+    code, out, err = run(capsys, *base, "--unsubscribe", "http://good.test/u")
+    assert (code, out) == (2, "")
+    assert "bad --unsubscribe" in err

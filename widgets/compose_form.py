@@ -13,8 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 
-TEXT_BODY = "This is a mailscope test message.\n"
-"""The text part a fresh form starts with."""
+from console.send.compose import TEXT_BODY
 
 VIA_CHOICES: tuple[tuple[str, str], ...] = (
     ("SMTP", "smtp"),
@@ -42,6 +41,8 @@ class ComposeValues:
     """Typed in the form, for this send only; never stored, logged or shown."""
     via: str = "smtp"
     """`smtp`, `gmail-api` or `both`."""
+    attachments: list[str] = field(default_factory=list)
+    """Paths of files to attach."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,10 @@ class ComposeDefaults:
 
 def _split_addresses(text: str) -> list[str]:
     return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+
+
+def _split_paths(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _optional(text: str) -> str | None:
@@ -137,6 +142,7 @@ class ComposeForm(VerticalScroll):
         yield self._row("https", "compose-unsub-https", "https://example.com/unsubscribe")
         yield self._row("mailto", "compose-unsub-mailto", "unsubscribe@example.com")
         yield Checkbox("One-click (RFC 8058)", True, id="compose-one-click", compact=True)
+        yield self._row("Attach", "compose-attach", "file paths, comma-separated (optional)")
         yield Static("DKIM signing (optional)", classes="compose-section")
         yield self._row("Key file", "compose-dkim-key", "path/to/private.pem")
         yield self._row("Selector", "compose-dkim-selector", "s1")
@@ -155,6 +161,7 @@ class ComposeForm(VerticalScroll):
             "#compose-subject": defaults.subject,
             "#compose-unsub-https": defaults.unsubscribe_https,
             "#compose-unsub-mailto": defaults.unsubscribe_mailto,
+            "#compose-attach": "",
             "#compose-dkim-key": "",
             "#compose-dkim-selector": defaults.dkim_selector,
             "#compose-password": "",
@@ -193,6 +200,7 @@ class ComposeForm(VerticalScroll):
             dkim_selector=_optional(text("#compose-dkim-selector")),
             password=self.query_one("#compose-password", Input).value or None,
             via=str(self.query_one("#compose-via", Select).value),
+            attachments=_split_paths(text("#compose-attach")),
         )
 
     def set_field(self, name: str, value: str) -> None:

@@ -47,7 +47,14 @@ from console.errors import MailscopeError
 from console.model import Finding, Status
 from console.panes.base import Pane, notify_text
 from console.ports.model import TranscriptLine
-from console.send.compose import TestMessage, address_domain, build_message, message_bytes
+from console.send.compose import (
+    Copy,
+    TestMessage,
+    address_domain,
+    build_copies,
+    dkim_key_for,
+    read_attachment,
+)
 from console.send.guard import SendGuard, process_guard
 from console.send.result import SendResult
 from widgets.compose_form import ComposeDefaults, ComposeForm, ComposeValues
@@ -237,8 +244,8 @@ def profile_send_access(profile: Profile | None) -> SendAccess:
 class Prepared:
     """A message built from the form, ready to lint and (once confirmed) to send.
 
-    `copies` holds each path's own copy (via -> (test id, bytes)): both land in the same
-    seed mailbox, and readback tells them apart by their X-Mailscope-Test ids.
+    `copies` holds each path's own copy: both land in the same seed mailbox, and
+    readback tells them apart by their X-Mailscope-Test ids.
     """
 
     message: EmailMessage
@@ -248,7 +255,7 @@ class Prepared:
     dkim_domain: str | None
     plan: SendPlan | None
     plan_problem: str | None = None
-    copies: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    copies: dict[str, Copy] = field(default_factory=dict)
 
     @property
     def paths(self) -> list[str]:
@@ -757,42 +764,23 @@ class SendPane(Pane):
         if not values.to:
             notify_text(self, "Give a To address: a seed mailbox you own.", title="To")
             return None
-        spec = TestMessage(
-            from_addr=values.from_addr,
-            to=values.to,
-            subject=values.subject,
-            text=values.text,
-            html=values.html,
-            list_unsubscribe_mailto=values.unsubscribe_mailto,
-            list_unsubscribe_https=values.unsubscribe_https,
-            one_click=values.one_click,
-        )
         paths = ["smtp", "gmail-api"] if values.via == "both" else [values.via]
-        dkim_domain: str | None = None
-        copies: dict[str, tuple[str, bytes]] = {}
         try:
-            key_pem = None
+            spec = TestMessage(
+                from_addr=values.from_addr,
+                to=values.to,
+                subject=values.subject,
+                text=values.text,
+                html=values.html,
+                list_unsubscribe_mailto=values.unsubscribe_mailto,
+                list_unsubscribe_https=values.unsubscribe_https,
+                one_click=values.one_click,
+                attachments=[read_attachment(path) for path in values.attachments],
+            )
+            dkim = None
             if values.dkim_key:
-                from console.send.dkim_sign import read_key
-
-                dkim_domain = address_domain(values.from_addr)
-                if not values.dkim_selector or not dkim_domain:
-                    raise MailscopeError("Cannot DKIM-sign", "give the selector too")
-                key_pem = read_key(values.dkim_key)
-            message = build_message(spec, clock=self.session.clock)
-            for via in paths:
-                # Each path's copy carries its own test id: both land in one mailbox.
-                test_id = f"{spec.test_id}.{via}"
-                copy = build_message(replace(spec, test_id=test_id), clock=self.session.clock)
-                data = message_bytes(copy)
-                if key_pem is not None and dkim_domain is not None:
-                    from console.send.dkim_sign import sign
-
-                    assert values.dkim_selector is not None
-                    data = sign(
-                        data, selector=values.dkim_selector, domain=dkim_domain, key_pem=key_pem
-                    )
-                copies[via] = (test_id, data)
+                dkim = dkim_key_for(values.from_addr, values.dkim_key, values.dkim_selector)
+            message, copies = build_copies(spec, paths, dkim=dkim, clock=self.session.clock)
         except MailscopeError as exc:
             notify_text(self, exc.msg or str(exc), title=exc.title, severity="error")
             return None
@@ -804,9 +792,16 @@ class SendPane(Pane):
             problem = problem or GMAIL_API_OFF
         if paths == ["gmail-api"] and self._access().gmail_credentials is None:
             problem = GMAIL_API_OFF
-        first = next(iter(copies.values()))[1]
+        first = next(iter(copies.values())).data
         return Prepared(
-            message, first, envelope_from, addresses, dkim_domain, plan, problem, copies
+            message,
+            first,
+            envelope_from,
+            addresses,
+            dkim.domain if dkim else None,
+            plan,
+            problem,
+            copies,
         )
 
     def start_lint(self, *, confirm: bool = False) -> None:
@@ -841,7 +836,7 @@ class SendPane(Pane):
 
         async def smtp() -> SendResult:
             assert plan is not None
-            data = prepared.copies["smtp"][1]
+            data = prepared.copies["smtp"].data
             try:
                 return await self._sender()(
                     ctx,
@@ -861,7 +856,7 @@ class SendPane(Pane):
                 plan.password = None  # never kept past the send
 
         async def gmail_api() -> SendResult:
-            data = prepared.copies["gmail-api"][1]
+            data = prepared.copies["gmail-api"].data
             refusal = self._guard().admit(confirmed=True, recipients=len(prepared.recipients))
             if refusal:
                 return SendResult(via="gmail-api", error=refusal)
@@ -893,7 +888,7 @@ class SendPane(Pane):
             if not result.accepted:
                 errors[via] = "not sent, so nothing to read back"
                 return
-            test_id = prepared.copies[via][0]
+            test_id = prepared.copies[via].test_id
             try:
                 found = await reader(
                     ctx, prepared.recipients[0], test_id, result.message_id, sent_at

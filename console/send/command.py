@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from console.config import Config
     from console.lab import Lab
     from console.send.compare import Comparison
+    from console.send.compose import Copy
     from console.send.readback import Delivery
     from console.send.result import SendResult
 
@@ -117,6 +118,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="send even if the server's certificate does not verify (this send only)",
     )
     parser.add_argument("--subject", metavar="S", default="mailscope test message")
+    parser.add_argument(
+        "--text", metavar="TEXT", help="the text/plain part (default a one-line test text)"
+    )
+    parser.add_argument(
+        "--html-file", type=Path, metavar="F", help="the text/html part, read from this file"
+    )
+    parser.add_argument(
+        "--unsubscribe",
+        action="append",
+        metavar="URI",
+        help="a List-Unsubscribe target: mailto:ADDR or an https URL (repeatable; with "
+        "an https URL the message also says List-Unsubscribe-Post: "
+        "List-Unsubscribe=One-Click, RFC 8058)",
+    )
+    parser.add_argument(
+        "--no-one-click",
+        dest="one_click",
+        action="store_false",
+        help="leave out List-Unsubscribe-Post (the https URL then opens a page)",
+    )
+    parser.add_argument(
+        "--attach",
+        action="append",
+        type=Path,
+        metavar="F",
+        help="attach this file (repeatable; lint warns of types providers block)",
+    )
     parser.add_argument(
         "--helo",
         metavar="NAME",
@@ -337,46 +365,63 @@ def _readback_kind(args: argparse.Namespace, lab: Lab | None) -> str | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Copy:
-    """One path's copy of the message: its own test id, and the bytes as sent."""
+def _unsubscribe_targets(values: Sequence[str]) -> tuple[str | None, str | None]:
+    """(mailto, https) from the --unsubscribe values; anything else is refused."""
+    mailto = https = None
+    for value in values:
+        scheme = value.partition(":")[0].lower()
+        if scheme == "mailto" and mailto is None:
+            mailto = value
+        elif scheme == "https" and https is None:
+            https = value
+        else:
+            raise MailscopeError(
+                "bad --unsubscribe",
+                f"{value!r}: give one mailto: address and one https:// URL at most",
+            )
+    return mailto, https
 
-    test_id: str
-    data: bytes
+
+def _html_body(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    from console.send.compose import read_attachment
+
+    try:
+        return read_attachment(path).data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MailscopeError(f"Cannot read {path}", "the HTML is not UTF-8") from None
 
 
 def compose_copies(
     args: argparse.Namespace, paths: Sequence[str]
 ) -> tuple[EmailMessage, dict[str, Copy], str | None]:
     """The message, each path's copy (own test id each, signed), and the DKIM d=."""
-    from console.send.compose import TestMessage, address_domain, build_message, message_bytes
+    from console.send.compose import (
+        TEXT_BODY,
+        TestMessage,
+        build_copies,
+        dkim_key_for,
+        read_attachment,
+    )
 
-    spec = TestMessage(from_addr=args.from_addr, to=list(args.to), subject=args.subject)
-    key_pem = None
-    dkim_domain = None
+    mailto, https = _unsubscribe_targets(args.unsubscribe or ())
+    spec = TestMessage(
+        from_addr=args.from_addr,
+        to=list(args.to),
+        subject=args.subject,
+        text=TEXT_BODY if args.text is None else args.text,
+        html=_html_body(args.html_file),
+        list_unsubscribe_mailto=mailto,
+        list_unsubscribe_https=https,
+        one_click=args.one_click,
+        attachments=[read_attachment(path) for path in args.attach or ()],
+    )
+    dkim = None
     if args.dkim_key is not None:
-        from console.send.dkim_sign import read_key
-
-        if not args.selector:
-            raise MailscopeError("--dkim-key", "give --selector S too")
-        dkim_domain = address_domain(args.from_addr)
-        if not dkim_domain:
-            raise MailscopeError("--dkim-key", f"no domain in --from {args.from_addr!r}")
-        key_pem = read_key(args.dkim_key)
-    copies: dict[str, Copy] = {}
-    first: EmailMessage | None = None
-    for via in paths:
-        test_id = f"{spec.test_id}.{via}"
-        message = build_message(replace(spec, test_id=test_id))
-        first = first or message
-        data = message_bytes(message)
-        if key_pem is not None and dkim_domain is not None:
-            from console.send.dkim_sign import sign
-
-            data = sign(data, selector=args.selector, domain=dkim_domain, key_pem=key_pem)
-        copies[via] = Copy(test_id, data)
-    assert first is not None
-    return first, copies, dkim_domain
+        dkim = dkim_key_for(args.from_addr, args.dkim_key, args.selector)
+    message, copies = build_copies(spec, paths, dkim=dkim)
+    return message, copies, dkim.domain if dkim else None
 
 
 # -- running -----------------------------------------------------------------------------

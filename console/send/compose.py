@@ -1,20 +1,25 @@
 """Building a test message: the headers Gmail and Yahoo expect of a well-formed bulk message.
 
 The message is a stdlib `EmailMessage` under the SMTP policy (CRLF line ends, RFC 5322
-folding), multipart/alternative when it has both a text and an HTML part, with a
-Message-ID in the From domain, a Date, RFC 8058 one-click unsubscribe headers and an
-`X-Mailscope-Test` id that readback searches for to find this very copy.
+folding), multipart/alternative when it has both a text and an HTML part (inside
+multipart/mixed when files are attached), with a Message-ID in the From domain, a Date,
+RFC 8058 one-click unsubscribe headers and an `X-Mailscope-Test` id that readback
+searches for to find this very copy. `build_copies` makes one copy per sending path,
+each with its own test id and, optionally, DKIM-signed.
 """
 
 from __future__ import annotations
 
 import email.policy
 import email.utils
+import mimetypes
+import stat
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import ClassVar
 
 from console.errors import MailscopeError
@@ -25,11 +30,68 @@ TEST_ID_HEADER = "X-Mailscope-Test"
 ONE_CLICK_VALUE = "List-Unsubscribe=One-Click"
 """The only value RFC 8058 section 3.1 allows in List-Unsubscribe-Post."""
 
+TEXT_BODY = "This is a mailscope test message.\n"
+"""The text part of a test message unless the admin writes one."""
+
+MAX_ATTACHMENT_BYTES = 64 * 1024 * 1024
+"""Files larger than this are refused before they are read: above every provider's
+message limit (Gmail 25 MB, Microsoft 365 150 MB at most but 35 MB by default, once
+base64 has grown them by a third), and a test send never needs more."""
+
 Clock = Callable[[], datetime]
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file to attach: its name as the recipient sees it, its MIME type, its bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+
+def read_attachment(path: Path | str) -> Attachment:
+    """Read a file to attach, refusing what is not a regular file or is too large.
+
+    Raises:
+        MailscopeError: the file cannot be read, is a device or FIFO (never opened: it
+            could block for ever), or is over MAX_ATTACHMENT_BYTES.
+    """
+    path = Path(path).expanduser()
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise MailscopeError(f"Cannot attach {path}", "not a regular file")
+        if info.st_size > MAX_ATTACHMENT_BYTES:
+            raise MailscopeError(
+                f"Cannot attach {path}",
+                f"{info.st_size:,} bytes, over the {MAX_ATTACHMENT_BYTES // 2**20} MiB a "
+                "test send takes (and over every provider's message limit)",
+            )
+        with path.open("rb") as file:
+            data = file.read(MAX_ATTACHMENT_BYTES + 1)
+    except OSError as exc:
+        raise MailscopeError(f"Cannot attach {path}", exc.strerror or str(exc)) from None
+    if len(data) > MAX_ATTACHMENT_BYTES:  # it grew between stat and read
+        raise MailscopeError(f"Cannot attach {path}", "the file is too large")
+    content_type, encoding = mimetypes.guess_type(path.name, strict=False)
+    if content_type is None or encoding is not None:
+        # A .tar.gz is sent as the gzip it is, not as the tar inside.
+        content_type = "application/octet-stream" if encoding is None else _ENCODED[encoding]
+    return Attachment(path.name, content_type, data)
+
+
+_ENCODED = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "compress": "application/x-compress",
+    "br": "application/x-brotli",
+}
 
 
 @dataclass(slots=True)
@@ -49,6 +111,7 @@ class TestMessage:
         message_id_domain: right-hand side of the Message-ID; default the From domain.
         test_id: the value of X-Mailscope-Test; a fresh uuid4 by default.
         extra_headers: further headers, added in order after the standard ones.
+        attachments: files attached after the body parts.
     """
 
     __test__: ClassVar[bool] = False  # not a pytest test class, despite the name
@@ -56,7 +119,7 @@ class TestMessage:
     from_addr: str
     to: str | Sequence[str]
     subject: str = "mailscope test message"
-    text: str | None = "This is a mailscope test message.\n"
+    text: str | None = TEXT_BODY
     html: str | None = None
     list_unsubscribe_mailto: str | None = None
     list_unsubscribe_https: str | None = None
@@ -64,6 +127,7 @@ class TestMessage:
     message_id_domain: str | None = None
     test_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    attachments: Sequence[Attachment] = ()
 
     @property
     def recipients(self) -> list[str]:
@@ -137,9 +201,82 @@ def build_message(spec: TestMessage, *, clock: Clock = _utc_now) -> EmailMessage
         message.set_content(spec.html, subtype="html")
     else:
         message.set_content("")
+    for attachment in spec.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        try:
+            message.add_attachment(
+                attachment.data,
+                maintype=maintype,
+                subtype=subtype or "octet-stream",
+                filename=attachment.filename,
+            )
+        except (ValueError, TypeError) as exc:
+            raise MailscopeError(f"Cannot attach {attachment.filename!r}", str(exc)) from None
     return message
 
 
 def message_bytes(message: EmailMessage) -> bytes:
     """The message as it goes on the wire: CRLF line ends, RFC 5322 folding."""
     return message.as_bytes(policy=email.policy.SMTP)
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    """What signs each copy: the selector, the d= domain and the private key."""
+
+    selector: str
+    domain: str
+    key_pem: bytes = field(repr=False)
+
+
+def dkim_key_for(from_addr: str, key_file: Path | str, selector: str | None) -> DkimKey:
+    """The key that signs for the From domain (d= is always the From domain here).
+
+    Raises:
+        MailscopeError: no selector, no domain in From, or the key file cannot be read.
+    """
+    from console.send.dkim_sign import read_key
+
+    if not selector:
+        raise MailscopeError("Cannot DKIM-sign", "give the selector of the key too")
+    domain = address_domain(from_addr)
+    if not domain:
+        raise MailscopeError("Cannot DKIM-sign", f"no domain in the From address {from_addr!r}")
+    return DkimKey(selector, domain, read_key(key_file))
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """One sending path's copy of the message: its own test id, and the bytes as sent."""
+
+    test_id: str
+    data: bytes = field(repr=False)
+
+
+def build_copies(
+    spec: TestMessage,
+    paths: Sequence[str],
+    *,
+    dkim: DkimKey | None = None,
+    clock: Clock = _utc_now,
+) -> tuple[EmailMessage, dict[str, Copy]]:
+    """The message (for lint) and each path's copy, signed when `dkim` is given.
+
+    Each copy carries its own test id (`<id>.<path>`): the copies land in the same
+    mailbox, and readback must tell them apart.
+    """
+    copies: dict[str, Copy] = {}
+    first: EmailMessage | None = None
+    for via in paths:
+        test_id = f"{spec.test_id}.{via}"
+        message = build_message(replace(spec, test_id=test_id), clock=clock)
+        first = first or message
+        data = message_bytes(message)
+        if dkim is not None:
+            from console.send.dkim_sign import sign
+
+            data = sign(data, selector=dkim.selector, domain=dkim.domain, key_pem=dkim.key_pem)
+        copies[via] = Copy(test_id, data)
+    if first is None:
+        raise ValueError("build_copies needs at least one path")
+    return first, copies

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,12 +45,26 @@ MIN_RSA_BITS = 1024
 """RFC 8301 section 3.2: signers MUST use at least 1024 bits (and SHOULD use 2048)."""
 
 
+KEY_FILE_LIMIT = 64 * 1024
+"""A PEM private key is a few KB; anything larger is the wrong file."""
+
+
 def read_key(path: str | Path) -> bytes:
-    """The PEM text of a key file, or a one-line MailscopeError saying why not."""
+    """The PEM text of a key file, or a one-line MailscopeError saying why not.
+
+    Devices and FIFOs are refused unopened (reading one could block for ever).
+    """
+    path = Path(path).expanduser()
     try:
-        return Path(path).read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise MailscopeError("Cannot read the DKIM key", f"{path}: not a regular file")
+        with path.open("rb") as file:
+            data = file.read(KEY_FILE_LIMIT + 1)
     except OSError as exc:
         raise MailscopeError("Cannot read the DKIM key", f"{path}: {exc.strerror or exc}") from None
+    if len(data) > KEY_FILE_LIMIT:
+        raise MailscopeError("Cannot read the DKIM key", f"{path}: too large for a PEM key")
+    return data
 
 
 def _load(key_pem: bytes | str) -> tuple[bytes, bytes]:

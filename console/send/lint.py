@@ -4,7 +4,8 @@ Each rule yields `send.<slug>` findings with the exact fix: required headers and
 RFC 5322 address syntax; whether the From domain can align with DKIM d= or the
 envelope sender for DMARC (RFC 9989, relaxed or strict as the From domain's policy
 says); RFC 8058 one-click unsubscribe; open-tracking pixels, which Gmail now counts
-against a message; links whose text shows another domain than their target; size.
+against a message; links whose text shows another domain than their target; attached
+file types Gmail refuses (also inside a zip); size.
 
 The message is the admin's own, but it is still shown literally (`printable`): HTML
 and header values in findings are text, never markup. Nothing here raises on odd
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import io
 import re
 import urllib.parse
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -37,6 +40,24 @@ HTML_WARN_BYTES = 100 * 1024
 
 DEFAULT_SIZE_LIMIT = 25 * 1024 * 1024
 """A typical receiving limit (Gmail, Microsoft 365 defaults) when EHLO named no SIZE."""
+
+# fmt: off
+GMAIL_BLOCKED_EXTENSIONS = frozenset((
+    ".ade", ".adp", ".apk", ".appx", ".appxbundle", ".bat", ".cab", ".chm", ".cmd", ".com",
+    ".cpl", ".diagcab", ".diagcfg", ".diagpkg", ".dll", ".dmg", ".ex", ".ex_", ".exe", ".hta",
+    ".img", ".ins", ".iso", ".isp", ".jar", ".jnlp", ".js", ".jse", ".lib", ".lnk", ".mde",
+    ".mjs", ".msc", ".msi", ".msix", ".msixbundle", ".msp", ".mst", ".nsh", ".pif", ".ps1",
+    ".scr", ".sct", ".shb", ".sys", ".vb", ".vbe", ".vbs", ".vhd", ".vxd", ".wsc", ".wsf",
+    ".wsh", ".xll",
+))
+# fmt: on
+"""File types Gmail refuses to carry, attached or inside an archive (a message with one
+bounces): https://support.google.com/mail/answer/6590"""
+
+GMAIL_BLOCKED_SOURCE = "https://support.google.com/mail/answer/6590"
+
+ZIP_NAMES_READ = 10_000
+"""Names read from a zip's central directory at most (never its contents)."""
 
 ADDRESS_HEADERS = ("From", "To", "Cc", "Bcc", "Reply-To", "Sender")
 SINGLE_HEADERS = ("From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID")
@@ -257,11 +278,40 @@ def link_mismatches(links: Iterable[Link]) -> list[tuple[Link, str, str]]:
 # -- the parts of the message -------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class AttachedFile:
+    """An attached file as the receiver sees it: its name, and names inside a zip."""
+
+    filename: str
+    inner_names: tuple[str, ...] = ()
+    encrypted: bool = False
+    """A zip with encrypted members: no filter can look inside."""
+
+
 @dataclass(slots=True)
 class _Parts:
     text: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
+    files: list[AttachedFile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+
+def _attached_file(filename: str, payload: object) -> AttachedFile:
+    """What a filter sees of one attachment: for a zip, also the member names."""
+    if not filename.lower().endswith(".zip") or not isinstance(payload, bytes):
+        return AttachedFile(filename)
+    try:
+        # Only the central directory is read: nothing is decompressed, so a zip bomb
+        # costs no more than its own bytes.
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            members = archive.infolist()[:ZIP_NAMES_READ]
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return AttachedFile(filename)
+    return AttachedFile(
+        filename,
+        tuple(member.filename for member in members),
+        any(member.flag_bits & 0x1 for member in members),
+    )
 
 
 def _parts(message: EmailMessage) -> _Parts:
@@ -271,9 +321,11 @@ def _parts(message: EmailMessage) -> _Parts:
             if part.is_multipart():
                 continue
             ctype = part.get_content_type()
-            if ctype not in ("text/plain", "text/html"):
+            filename = part.get_filename()
+            if filename or part.get_content_disposition() == "attachment":
+                parts.files.append(_attached_file(filename or "", part.get_payload(decode=True)))
                 continue
-            if str(part.get("Content-Disposition", "")).lower().startswith("attachment"):
+            if ctype not in ("text/plain", "text/html"):
                 continue
             payload = part.get_payload(decode=True)
             if not isinstance(payload, bytes):
@@ -719,6 +771,66 @@ def _link_findings(links: list[Link]) -> list[Finding]:
     return findings
 
 
+def blocked_extension(name: str) -> str | None:
+    """The extension of `name` Gmail refuses (`.exe`), or None."""
+    base = name.replace("\\", "/").rpartition("/")[2].lower().rstrip(". ")
+    if "." not in base:
+        return None
+    extension = "." + base.rpartition(".")[2]
+    return extension if extension in GMAIL_BLOCKED_EXTENSIONS else None
+
+
+def _attachment_findings(files: list[AttachedFile]) -> list[Finding]:
+    findings = []
+    for file in files:
+        shown = _clip(file.filename or "(unnamed)")
+        extension = blocked_extension(file.filename)
+        inner = [(name, found) for name in file.inner_names if (found := blocked_extension(name))]
+        if extension or inner:
+            what = (
+                f"the file {shown} ({extension})"
+                if extension
+                else f"{shown}, which holds {_clip(inner[0][0])} ({inner[0][1]})"
+                + (f" and {len(inner) - 1} more such file(s)" if len(inner) > 1 else "")
+            )
+            findings.append(
+                _finding(
+                    "blocked-attachment",
+                    Status.FAIL,
+                    f"The message carries {what}: Gmail refuses this file type, attached or "
+                    f"zipped, and bounces the whole message ({GMAIL_BLOCKED_SOURCE}); "
+                    "corporate filters such as Microsoft 365's attachment filter block "
+                    "most of the same types.",
+                    "Share the file as a link (a download page or cloud storage) instead "
+                    "of attaching it.",
+                )
+            )
+        elif file.encrypted and any(
+            name.lower().endswith((".zip", ".rar", ".7z")) for name in file.inner_names
+        ):
+            findings.append(
+                _finding(
+                    "blocked-attachment",
+                    Status.FAIL,
+                    f"{shown} is password-protected and holds another archive: Gmail "
+                    f"cannot scan it and refuses it ({GMAIL_BLOCKED_SOURCE}).",
+                    "Send the files unencrypted, or share them as a link.",
+                )
+            )
+        elif file.encrypted:
+            findings.append(
+                _finding(
+                    "encrypted-attachment",
+                    Status.WARN,
+                    f"{shown} is password-protected: no filter can scan it, so many "
+                    "receivers quarantine it or score the message as likely malware.",
+                    "Share the file as a link with access control instead of an encrypted "
+                    "attachment.",
+                )
+            )
+    return findings
+
+
 def _size_findings(parts: _Parts, total: int | None, size_limit: int | None) -> list[Finding]:
     findings = []
     html_bytes = sum(len(body.encode("utf-8", "replace")) for body in parts.html)
@@ -735,13 +847,18 @@ def _size_findings(parts: _Parts, total: int | None, size_limit: int | None) -> 
         )
     limit = size_limit or DEFAULT_SIZE_LIMIT
     if total is not None and total > limit:
-        source = "the server's EHLO SIZE" if size_limit else "typical provider limits (25 MB)"
+        source = "the server's EHLO SIZE" if size_limit else "the usual provider limit, 25 MB"
         findings.append(
             _finding(
                 "too-big",
                 Status.FAIL,
                 f"The message is {total:,} bytes, over {limit:,} bytes ({source}); it will "
-                "be refused (552 message too big).",
+                "be refused (552 message too big)."
+                + (
+                    " Attachments travel in base64, a third larger than the files."
+                    if parts.files
+                    else ""
+                ),
                 "Send large files as links instead of attachments.",
             )
         )
@@ -804,5 +921,6 @@ async def lint_message(
         links.extend(found_links)
     findings.extend(_tracking_findings(images))
     findings.extend(_link_findings(links))
+    findings.extend(_attachment_findings(parts.files))
     findings.extend(_size_findings(parts, _size(message), size_limit))
     return findings

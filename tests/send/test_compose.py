@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -12,13 +14,19 @@ from hypothesis import strategies as st
 
 from console.errors import MailscopeError
 from console.send.compose import (
+    MAX_ATTACHMENT_BYTES,
     ONE_CLICK_VALUE,
     TEST_ID_HEADER,
+    Attachment,
+    DkimKey,
     TestMessage,
     address_domain,
+    build_copies,
     build_message,
+    dkim_key_for,
     list_unsubscribe_value,
     message_bytes,
+    read_attachment,
 )
 
 FIXED = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
@@ -154,3 +162,77 @@ def test_round_trip_keeps_headers(subject, local, text, html, test_id):
     # set_content normalises line ends; the lines themselves must survive.
     assert lines(back.get_body(("plain",)).get_content()) == lines(text)
     assert lines(back.get_body(("html",)).get_content()) == lines(html)
+
+
+# -- attachments and copies ----------------------------------------------------------------
+
+
+def test_attachments_go_after_the_bodies_in_multipart_mixed():
+    report = Attachment('résumé "2026".csv', "text/csv", b"name,score\nann,1\n")
+    message = parse(message_bytes(build_message(spec(attachments=[report]), clock=lambda: FIXED)))
+    assert message.get_content_type() == "multipart/mixed"
+    body, attached = message.iter_parts()
+    assert body.get_content_type() == "multipart/alternative"
+    assert attached.get_filename() == 'résumé "2026".csv'
+    assert attached.get_content_type() == "text/csv"
+    assert attached.get_content() == "name,score\nann,1\n"
+
+
+def test_an_attachment_name_with_a_line_break_is_refused_with_one_line():
+    bad = Attachment("a.txt\r\nBcc: victim@example.org", "text/plain", b"x")
+    with pytest.raises(MailscopeError, match="Cannot attach"):
+        build_message(spec(attachments=[bad]))
+
+
+def test_read_attachment_guesses_the_type_and_keeps_the_bytes(tmp_path):
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.7\n")
+    (tmp_path / "logs.tar.gz").write_bytes(b"\x1f\x8b")
+    (tmp_path / "notes").write_bytes(b"plain")
+    assert read_attachment(tmp_path / "report.pdf") == Attachment(
+        "report.pdf", "application/pdf", b"%PDF-1.7\n"
+    )
+    assert read_attachment(tmp_path / "logs.tar.gz").content_type == "application/gzip"
+    assert read_attachment(tmp_path / "notes").content_type == "application/octet-stream"
+
+
+def test_read_attachment_refuses_what_it_must_not_read(tmp_path):
+    with pytest.raises(MailscopeError, match="not a regular file"):
+        read_attachment(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(MailscopeError, match="not a regular file"):
+        read_attachment(fifo)  # opening it would block for ever
+    huge = tmp_path / "huge.bin"
+    with huge.open("wb") as file:
+        file.truncate(MAX_ATTACHMENT_BYTES + 1)  # sparse: costs no disk
+    with pytest.raises(MailscopeError, match="MiB"):
+        read_attachment(huge)
+    with pytest.raises(MailscopeError, match="Cannot attach"):
+        read_attachment(tmp_path / "missing.pdf")
+
+
+def test_each_copy_has_its_own_test_id_and_is_signed_when_asked():
+    key = Path("console/lab/keys/good-s2026.pem").read_bytes()
+    message, copies = build_copies(
+        spec(from_addr="ann@good.test"),
+        ["smtp", "gmail-api"],
+        dkim=DkimKey("s2026", "good.test", key),
+        clock=lambda: FIXED,
+    )
+    assert list(copies) == ["smtp", "gmail-api"]
+    base = message[TEST_ID_HEADER].removesuffix(".smtp")
+    for via, copy in copies.items():
+        parsed = parse(copy.data)
+        assert copy.test_id == f"{base}.{via}" == parsed[TEST_ID_HEADER]
+        assert "d=good.test" in parsed["DKIM-Signature"]
+        assert "s=s2026" in parsed["DKIM-Signature"]
+    assert "PRIVATE KEY" not in repr(DkimKey("s", "d.test", key))  # never in a log line
+
+
+def test_dkim_key_for_says_what_is_missing(tmp_path):
+    with pytest.raises(MailscopeError, match="selector"):
+        dkim_key_for("ann@good.test", "console/lab/keys/good-s2026.pem", None)
+    with pytest.raises(MailscopeError, match="no domain"):
+        dkim_key_for("ann", "console/lab/keys/good-s2026.pem", "s1")
+    with pytest.raises(MailscopeError, match="DKIM key"):
+        dkim_key_for("ann@good.test", tmp_path / "none.pem", "s1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,13 @@ def test_bad_key_files_give_one_line_errors(tmp_path):
     with pytest.raises(MailscopeError) as missing:
         read_key(tmp_path / "absent.pem")
     assert missing.value.title == "Cannot read the DKIM key"
+    fifo = tmp_path / "key.pem"
+    os.mkfifo(fifo)
+    with pytest.raises(MailscopeError, match="not a regular file"):
+        read_key(fifo)  # opening it would wait for a writer for ever
+    (tmp_path / "big.pem").write_bytes(b"x" * 100_000)
+    with pytest.raises(MailscopeError, match="too large"):
+        read_key(tmp_path / "big.pem")
     garbage = b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n"
     for bad in (b"", b"hello", garbage):
         with pytest.raises(MailscopeError) as caught:

@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import email.parser
 import email.policy
+import io
+import zipfile
 from email.message import EmailMessage
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.model import Status
-from console.send.compose import TestMessage, build_message
-from console.send.lint import link_mismatches, lint_message, scan_html, shown_domain
+from console.send.compose import Attachment, TestMessage, build_message
+from console.send.lint import (
+    blocked_extension,
+    link_mismatches,
+    lint_message,
+    scan_html,
+    shown_domain,
+)
 
 CLEAN_HTML = (
     '<html><body><p>Hello</p><img src="https://good.test/logo.png" width="120" height="40">'
@@ -390,3 +398,96 @@ def test_lint_never_raises(lab, headers, text, html, envelope, dkim):
     for finding in findings:
         assert finding.code.startswith("send.")
         assert "\x1b" not in finding.message
+
+
+# -- attachments ----------------------------------------------------------------------------
+
+
+def zipped(*names: str, encrypted: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(name, b"data")
+    data = bytearray(buffer.getvalue())
+    if encrypted:
+        # zipfile cannot encrypt: set bit 0 of each central directory entry's flags, as an
+        # encrypting tool does (the names stay readable, which is what lint looks at).
+        start = 0
+        while (start := data.find(b"PK\x01\x02", start)) != -1:
+            data[start + 8] |= 0x1
+            start += 4
+    return bytes(data)
+
+
+async def attachment_findings(ctx, *files: Attachment):
+    findings = await lint_message(
+        ctx,
+        good_message(attachments=list(files)),
+        envelope_from="b@good.test",
+        dkim_domain="good.test",
+    )
+    return [
+        f for f in findings if f.code in ("send.blocked-attachment", "send.encrypted-attachment")
+    ]
+
+
+async def test_an_executable_attachment_bounces_at_gmail(ctx):
+    (found,) = await attachment_findings(
+        ctx, Attachment("Invoice.PDF.exe", "application/octet-stream", b"MZ")
+    )
+    assert found.code == "send.blocked-attachment"
+    assert found.severity is Status.FAIL
+    assert "(.exe)" in found.message
+    assert "support.google.com/mail/answer/6590" in found.message
+    assert "link" in found.fix
+
+
+async def test_a_blocked_type_inside_a_zip_is_found_from_its_directory(ctx):
+    archive = zipped("readme.txt", "tools/setup.js", "more/run.bat")
+    (found,) = await attachment_findings(ctx, Attachment("tools.zip", "application/zip", archive))
+    assert "tools/setup.js (.js)" in found.message
+    assert "1 more" in found.message
+
+
+async def test_encrypted_zips_warn_and_fail_when_they_hide_an_archive(ctx):
+    (warned,) = await attachment_findings(
+        ctx, Attachment("a.zip", "application/zip", zipped("a.pdf", encrypted=True))
+    )
+    assert warned.code == "send.encrypted-attachment"
+    assert warned.severity is Status.WARN
+    (failed,) = await attachment_findings(
+        ctx, Attachment("b.zip", "application/zip", zipped("inner.zip", encrypted=True))
+    )
+    assert failed.code == "send.blocked-attachment"
+
+
+async def test_ordinary_and_broken_attachments_pass_quietly(ctx):
+    assert not await attachment_findings(
+        ctx,
+        Attachment("report.pdf", "application/pdf", b"%PDF-1.7"),
+        Attachment("photos.zip", "application/zip", zipped("a.jpg", "b.png")),
+        Attachment("broken.zip", "application/zip", b"PK\x03\x04 not really"),
+        Attachment("no-extension", "application/octet-stream", b"x"),
+        Attachment("notes.txt", "text/plain", b"x"),
+    )
+
+
+def test_blocked_extension_reads_the_last_suffix_only():
+    assert blocked_extension("setup.EXE") == ".exe"
+    assert blocked_extension("dir\\tool.js") == ".js"
+    assert blocked_extension("archive.exe.pdf") is None
+    assert blocked_extension("exe") is None
+    assert blocked_extension("") is None
+
+
+async def test_an_oversized_message_with_files_says_base64_grows_them(ctx):
+    findings = await lint_message(
+        ctx,
+        good_message(
+            attachments=[Attachment("big.bin", "application/octet-stream", b"\0" * 90_000)]
+        ),
+        envelope_from="b@good.test",
+        dkim_domain="good.test",
+        size_limit=100_000,
+    )
+    assert "a third larger" in by_code(findings, "send.too-big").message
