@@ -492,3 +492,26 @@ def test_send_refuses_an_attachment_it_cannot_read_and_a_bad_unsubscribe(capsys,
     code, out, err = run(capsys, *base, "--unsubscribe", "http://good.test/u")
     assert (code, out) == (2, "")
     assert "bad --unsubscribe" in err
+
+
+def test_send_at_a_terminal_shows_the_lint_before_asking_and_sends_nothing_on_no(
+    capsys, monkeypatch
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+
+    def answer(question: str) -> str:
+        asked.append(question)
+        # The lint is already on the screen when the question comes.
+        assert "send.no-list-unsubscribe" in capsys.readouterr().err
+        return "n"
+
+    monkeypatch.setattr("builtins.input", answer)
+    code, out, err = run(
+        capsys, "send", "--lab", "--to", "seed@good.test", "--from", "demo@good.test"
+    )
+    assert len(asked) == 1
+    assert "smtp.good.test:587" in asked[0]
+    assert "not sent" in err
+    assert out == ""
+    assert code == 2

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from console.auth.resolver import ResolverContext
     from console.config import Config
     from console.lab import Lab
+    from console.model import Finding
     from console.send.compare import Comparison
     from console.send.compose import Copy
     from console.send.readback import Delivery
@@ -261,7 +262,7 @@ def paths_of(via: str) -> list[str]:
 
 def _smtp_plan(args: argparse.Namespace, config: Config, lab: Lab | None) -> SmtpPlan:
     from console.ports.tlsinfo import check_cafile
-    from console.send.smtp import PASSWORD_ENV, find_password
+    from console.send.smtp import PASSWORD_ENV, password_from_env, prompt_password
 
     submission = config.profile_for(None).submission
     host, port, user = args.host, args.port, args.user
@@ -289,7 +290,8 @@ def _smtp_plan(args: argparse.Namespace, config: Config, lab: Lab | None) -> Smt
             raise MailscopeError("--xoauth2", "give --user, the account the token belongs to")
         token = _oauth_token(args, lab)
     elif user:
-        password = find_password(user, password_env) or lab_password
+        # The lab's public demo password is never prompted for.
+        password = password_from_env(password_env) or lab_password or prompt_password(user)
         if not password:
             raise MailscopeError("no password", f"set {password_env} for --user {user}")
     helo = None
@@ -631,9 +633,20 @@ def run(
     if readback == "gmail" and "gmail-api" not in paths and args.credentials is None and not lab:
         raise MailscopeError("--readback gmail", "needs --credentials F")
     message, copies, dkim_domain = compose_copies(args, paths)
+
+    import asyncio
+
+    from console.send.lint import lint_message
+
+    # Linted before the question, so the admin sees what receivers will hold against
+    # the message before deciding to send it.
+    findings = asyncio.run(
+        lint_message(ctx, message, envelope_from=args.from_addr, dkim_domain=dkim_domain)
+    )
     if not args.yes:
         if not sys.stdin.isatty():
             raise MailscopeError("not sent", "a live send needs --yes when not at a terminal")
+        print_lint(findings, sys.stderr)
         answer = input(
             f"Send a test message to {', '.join(args.to)} via {_describe(paths, smtp)}? [y/N] "
         )
@@ -641,13 +654,8 @@ def run(
             print("mailscope: not sent", file=sys.stderr)
             return EXIT_ERROR
 
-    async def main() -> SendRun:
-        from console.send.lint import lint_message
-
-        findings = await lint_message(
-            ctx, message, envelope_from=args.from_addr, dkim_domain=dkim_domain
-        )
-        return await run_send(
+    result = asyncio.run(
+        run_send(
             ctx,
             args,
             paths=paths,
@@ -657,17 +665,14 @@ def run(
             lab=lab,
             lint=findings,
         )
-
-    import asyncio
-
-    result = asyncio.run(main())
+    )
     if args.json:
         for outcome in result.outcomes:
             print(json.dumps(outcome.to_dict()), file=out, flush=True)
         if result.comparison is not None:
             print(json.dumps({"comparison": result.comparison.to_dict()}), file=out, flush=True)
     else:
-        print_run(result, out)
+        print_run(result, out, lint_shown=not args.yes)
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
@@ -685,16 +690,24 @@ def _describe(paths: Sequence[str], smtp: SmtpPlan | None) -> str:
 # -- the readable report -----------------------------------------------------------------
 
 
-def print_run(run: SendRun, out: TextIO) -> None:
-    """Lint, then each path's transcript, reply and readback, then the comparison."""
+def print_lint(findings: Sequence[Finding], out: TextIO) -> None:
+    """One line per lint finding: severity, code, message."""
     from console.literal import printable
 
-    lint = run.outcomes[0].result.lint if run.outcomes else []
-    for finding in lint:
+    for finding in findings:
         print(
             f"lint {finding.severity.value:5} {finding.code}: {printable(finding.message)}",
             file=out,
         )
+
+
+def print_run(run: SendRun, out: TextIO, *, lint_shown: bool = False) -> None:
+    """Lint (unless shown before the question), then each path's transcript, reply and
+    readback, then the comparison."""
+    from console.literal import printable
+
+    if not lint_shown:
+        print_lint(run.outcomes[0].result.lint if run.outcomes else [], out)
     for outcome in run.outcomes:
         result = outcome.result
         print(f"\n== {outcome.via} ==", file=out)
