@@ -26,6 +26,8 @@ host = "smtp.example.com"
 port = 587
 username = "alerts@example.com"
 password_env = "MAILSCOPE_SMTP_PASSWORD"
+# or, for XOAUTH2 (Gmail, Microsoft 365), a credentials file instead of a password:
+# oauth_credentials = "~/.config/mailscope/m365-app.json"
 ```
 
 Secrets never live here: a password or token is named by the environment variable
@@ -75,6 +77,9 @@ class SubmissionServer:
     """Login name for SMTP AUTH; empty for none."""
     password_env: str = DEFAULT_SMTP_PASSWORD_ENV
     """Name of the environment variable holding the password (never the password)."""
+    oauth_credentials: Path | None = None
+    """A credentials file to log in with XOAUTH2 instead of a password: Google's, or a
+    `"type": "microsoft"` file for Microsoft 365 (console.send.oauth)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +241,7 @@ _PROFILE_KEYS = (
     "gmail_credentials",
     "readback",
 )
-_SUBMISSION_KEYS = ("host", "port", "username", "password_env")
+_SUBMISSION_KEYS = ("host", "port", "username", "password_env", "oauth_credentials")
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,4 +350,5 @@ def _submission(body: Any, where: _Where, section: str) -> SubmissionServer:
         port=port,
         username=_optional_str(body, "username", where, section) or "",
         password_env=password_env or DEFAULT_SMTP_PASSWORD_ENV,
+        oauth_credentials=_path(body, "oauth_credentials", where, section),
     )

@@ -361,25 +361,38 @@ def test_send_both_ways_compares_the_copies_read_back(capsys) -> None:
     assert code == 0
 
 
-def test_send_xoauth2_is_refused_by_a_server_without_it_and_the_token_stays_hidden(
-    capsys,
-) -> None:
+def test_send_xoauth2_with_a_google_token_sends_as_its_account_only(capsys) -> None:
     from console.postmaster.credentials import LAB_TOKEN
 
-    code, out, err = run(
-        capsys,
-        "send",
-        "--lab",
-        "--xoauth2",
-        "--to",
-        "seed@good.test",
-        "--from",
-        "demo@good.test",
-        "--yes",
-    )
-    assert "offers no XOAUTH2 (only LOGIN, PLAIN)" in out
+    base = ("send", "--lab", "--xoauth2", "--to", "seed@good.test", "--yes")
+    code, out, err = run(capsys, *base, "--from", "seed@good.test", "--user", "seed@good.test")
+    assert "AUTH XOAUTH2 [credentials redacted]" in out
+    assert "accepted: 250" in out
+    assert LAB_TOKEN not in out + err
+    assert code == 0
+    # The lab token is the seed account's, as smtp.gmail.com ties a token to its user.
+    code, out, err = run(capsys, *base, "--from", "demo@good.test")
+    assert "535 5.7.3" in out
     assert LAB_TOKEN not in out + err
     assert code == 1
+
+
+def test_send_xoauth2_for_microsoft_365_takes_an_app_token_from_the_identity_platform(
+    capsys,
+) -> None:
+    from console.lab.microsoft_identity import LAB_MS_CLIENT_SECRET, LAB_MS_CREDENTIALS
+
+    code, out, err = run(
+        capsys, "send", "--lab", "--xoauth2", "--credentials", str(LAB_MS_CREDENTIALS),
+        "--to", "seed@good.test", "--from", "demo@good.test", "--yes", "--json",
+    )  # fmt: skip
+    result = json.loads(out)
+    assert result["accepted"] is True
+    assert "AUTH XOAUTH2 [credentials redacted]" in [line["text"] for line in result["transcript"]]
+    # Accepted means the lab's identity endpoint issued the token the submission took.
+    assert LAB_MS_CLIENT_SECRET not in out + err
+    assert "lab-ms-" not in out + err  # the lab's tokens start so
+    assert code == 0
 
 
 def test_send_reads_back_over_imap_from_the_labs_dovecot(capsys) -> None:

@@ -24,7 +24,7 @@ import enum
 import functools
 import ipaddress
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -251,6 +251,7 @@ async def _fetch_from(
     url: str,
     max_bytes: int,
     seconds: float,
+    form: Mapping[str, str] | None = None,
 ) -> FetchResult:
     literal = f"[{address}]" if ":" in address else address
     where = f"{literal}:{target.port}"
@@ -284,7 +285,11 @@ async def _fetch_from(
     ) as client:
         try:
             async with client.stream(
-                "GET", request_url, headers=headers, extensions={"sni_hostname": target.host}
+                "GET" if form is None else "POST",
+                request_url,
+                headers=headers,
+                data=form,
+                extensions={"sni_hostname": target.host},
             ) as response:
                 status = response.status_code
                 response_headers = _headers(response)
@@ -329,8 +334,10 @@ async def fetch(
     *,
     max_bytes: int,
     timeout: float | None = None,  # noqa: ASYNC109 - one deadline over DNS, TLS and body
+    form: Mapping[str, str] | None = None,
 ) -> FetchResult:
-    """GET an https URL, resolving and connecting the way a mail server would.
+    """GET an https URL (POST `form`, if given), resolving and connecting the way a mail
+    server would.
 
     Args:
         ctx: the resolver context: the host is resolved with `ctx.query` (A, then
@@ -340,6 +347,8 @@ async def fetch(
         max_bytes: the most body bytes read; a longer body is cut there, with an error.
         timeout: seconds for everything (lookup, connection, handshake, body); by
             default FETCH_TIMEOUT_FACTOR times the context's DNS timeout.
+        form: fields to POST as application/x-www-form-urlencoded (an OAuth token
+            request) instead of a GET.
 
     Returns:
         A FetchResult; never raises for network, TLS, HTTP or DNS trouble. A redirect
@@ -373,7 +382,7 @@ async def fetch(
                 tried.append(
                     f"[{address}]:{target.port}" if ":" in address else f"{address}:{target.port}"
                 )
-                last = await _fetch_from(context, target, address, url, max_bytes, limit)
+                last = await _fetch_from(context, target, address, url, max_bytes, limit, form)
                 # Only a failed connection moves on: a TLS or HTTP answer is the server's word.
                 if last.error_kind is not FetchErrorKind.CONNECTION or last.status is not None:
                     return last

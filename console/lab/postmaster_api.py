@@ -53,6 +53,7 @@ from console.lab.ca import LabCA
 
 if TYPE_CHECKING:
     from console.lab.gmail_api import GmailEmulator
+    from console.lab.microsoft_identity import MicrosoftIdentityEmulator
 
 LAB_TOKEN = "lab-access-token"
 """Bearer token always accepted (what `--lab` uses)."""
@@ -434,6 +435,8 @@ class PostmasterEmulator:
         """Scopes and user of each issued token (tokens without an entry: every scope)."""
         self.gmail: GmailEmulator | None = None
         """The Gmail API emulator served under /gmail/v1/ and /upload/gmail/v1/, if any."""
+        self.microsoft: MicrosoftIdentityEmulator | None = None
+        """The Microsoft token endpoint, served over TLS as its own host, if any."""
         self.requests: list[tuple[str, str]] = []
         self.last_claims: dict[str, Any] = {}
         self._flaky = 0
@@ -486,6 +489,11 @@ class PostmasterEmulator:
         """Serve the Gmail API emulator on this listener (same root URL, same tokens)."""
         self.gmail = gmail
 
+    def attach_microsoft(self, microsoft: MicrosoftIdentityEmulator) -> None:
+        """Serve the Microsoft token endpoint on the TLS listener, under its own host name
+        (attach before `start`: the certificate names it)."""
+        self.microsoft = microsoft
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -493,7 +501,10 @@ class PostmasterEmulator:
         self._servers.append(plain)
         self.port = plain.sockets[0].getsockname()[1]
         if self.ca is not None:
-            context = self.ca.issue([SNDS_HOST]).server_context()
+            from console.lab.microsoft_identity import MS_LAB_HOST
+
+            names = [SNDS_HOST, MS_LAB_HOST] if self.microsoft is not None else [SNDS_HOST]
+            context = self.ca.issue(names).server_context()
             secure = await asyncio.start_server(
                 self._accept, self.host, 0, ssl=context, ssl_handshake_timeout=READ_TIMEOUT
             )
@@ -565,6 +576,11 @@ class PostmasterEmulator:
         path = unquote(parts.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.requests.append((method, path))
+        host = headers.get("host", "").partition(":")[0].lower()
+        if self.microsoft is not None and self.microsoft.handles(host, path):
+            if method != "POST":
+                return 405, "text/plain", b"POST only\n"
+            return self.microsoft.token(path, body)
         if path.startswith("/snds/"):
             return self._snds(query)
         if path == "/token" and method == "POST":

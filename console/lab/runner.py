@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
@@ -15,10 +16,16 @@ from console.lab.ca import LabCA
 from console.lab.dnsserver import Authority, LabDnsServer, Misbehaviour
 from console.lab.gmail_api import GMAIL_SEED_ADDRESS, GmailEmulator
 from console.lab.https_server import LabHttpsServer
+from console.lab.microsoft_identity import (
+    LAB_MS_CREDENTIALS,
+    MS_LAB_HOST,
+    MicrosoftIdentityEmulator,
+)
 from console.lab.postmaster_api import LAB_DOMAINS as POSTMASTER_DOMAINS
-from console.lab.postmaster_api import SNDS_HOST, PostmasterEmulator
+from console.lab.postmaster_api import LAB_TOKEN, SNDS_HOST, PostmasterEmulator, TokenGrant
 from console.lab.smtp import PROBE_DEMO_DOMAINS, LabSmtp
 from console.lab.zones import LabZones, load_lab_zones
+from console.send.oauth import GMAIL_SMTP_SCOPE
 from console.services import ServiceMap
 
 if TYPE_CHECKING:
@@ -96,6 +103,7 @@ class Lab:
         self.ca: LabCA | None = None
         self.https: LabHttpsServer | None = None
         self.postmaster: PostmasterEmulator | None = None
+        self.microsoft: MicrosoftIdentityEmulator | None = None
         self.smtp: LabSmtp | None = None
         self.gmail: GmailEmulator | None = None
 
@@ -183,9 +191,13 @@ class Lab:
         # -- postmaster (issue 5): the Postmaster Tools v2 emulator, plain HTTP on loopback
         # (clients take `postmaster_endpoint`), and the SNDS host over TLS on its own port.
         self.postmaster = PostmasterEmulator(ca)
+        self.microsoft = MicrosoftIdentityEmulator()
+        self.postmaster.attach_microsoft(self.microsoft)
         await self.postmaster.start()
         self.register(self.postmaster.stop)
         self.host_ports[(SNDS_HOST, 443)] = self.postmaster.tls_port
+        self.host_ports[(MS_LAB_HOST, 443)] = self.postmaster.tls_port
+        self.smtp.submission_handler.token_check = self._token_may_send
         # -- end postmaster
 
         # -- gmail api (issue 6): on the Postmaster listener (same root URL and tokens),
@@ -202,6 +214,23 @@ class Lab:
     def register(self, stopper: Callable[[], Awaitable[None]]) -> None:
         """Have `stopper` awaited on the lab's loop when the lab stops."""
         self._stoppers.append(stopper)
+
+    def _token_may_send(self, user: str, token: str) -> bool:
+        """XOAUTH2 on the lab's submission: a Microsoft token for one of the lab app's
+        mailboxes, or a Google token with the https://mail.google.com/ scope whose
+        account is `user` (as smtp.gmail.com checks)."""
+        if self.microsoft is not None and self.microsoft.token_user(user, token):
+            return True
+        if self.postmaster is None:
+            return False
+        if token == LAB_TOKEN:  # the lab's fixed token: every scope, the seed account
+            grant = TokenGrant()
+        else:
+            expiry = self.postmaster.tokens.get(token)
+            grant = self.postmaster.grants.get(token, TokenGrant())
+            if expiry is None or expiry < time.time():
+                return False
+        return grant.allows(GMAIL_SMTP_SCOPE) and grant.user == user.lower()
 
     # -- what the console needs to reach it -------------------------------------------
 
@@ -275,4 +304,9 @@ class Lab:
                 "user": GMAIL_SEED_ADDRESS,
             },
             "imap": {"url": self.imap.url() if self.imap else None},
+            # Microsoft 365 XOAUTH2: `send --xoauth2 --credentials <this file>`.
+            "microsoft": {
+                "token_host": MS_LAB_HOST if self.microsoft else None,
+                "credentials": str(LAB_MS_CREDENTIALS),
+            },
         }

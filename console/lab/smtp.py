@@ -18,6 +18,7 @@ the TLSA `3 1 1` records in the signed good.test zone match it at every start-up
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import errno
@@ -269,6 +270,42 @@ class LabHandler:
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
 
+TokenCheck = Callable[[str, str], bool]
+"""(user, access token) -> may this token send as this user (XOAUTH2)."""
+
+
+class SubmissionHandler(LabHandler):
+    """The submission role: relays authenticated mail to the MX, and takes XOAUTH2 as
+    Gmail and Exchange Online do, with tokens the lab's emulators issued."""
+
+    def __init__(self, local_domains: frozenset[str]) -> None:
+        super().__init__(local_domains)
+        self.token_check: TokenCheck | None = None
+        """Set once the token issuers run; until then XOAUTH2 refuses every token."""
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) > 1:
+            blob = args[1]
+        else:
+            answer = await server.challenge_auth("")
+            if not isinstance(answer, bytes):
+                return AuthResult(success=False, handled=True)
+            blob = base64.b64encode(answer).decode()
+        try:
+            fields = base64.b64decode(blob, validate=True).decode("utf-8").split("\x01")
+        except (ValueError, UnicodeDecodeError):
+            await server.push("501 5.5.2 Cannot decode the XOAUTH2 response")
+            return AuthResult(success=False, handled=True)
+        values = dict(field.partition("=")[::2] for field in fields if "=" in field)
+        user = values.get("user", "")
+        scheme, _, token = values.get("auth", "").partition(" ")
+        if scheme.lower() == "bearer" and self.token_check and self.token_check(user, token):
+            return AuthResult(success=True, auth_data=user)
+        # Exchange Online's words for a token that does not fit the mailbox.
+        await server.push("535 5.7.3 Authentication unsuccessful")
+        return AuthResult(success=False, handled=True)
+
+
 def lab_authenticator(
     server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
 ) -> AuthResult:
@@ -393,6 +430,9 @@ class LabSmtp:
     ports: dict[int, int] = field(default_factory=dict)
     host_ports: dict[tuple[str, int], int] = field(default_factory=dict)
     mx_handler: LabHandler = field(default_factory=lambda: LabHandler(LOCAL_DOMAINS))
+    submission_handler: SubmissionHandler = field(
+        default_factory=lambda: SubmissionHandler(LOCAL_DOMAINS)
+    )
     _servers: list[asyncio.Server] = field(default_factory=list)
     _sockets: list[socket.socket] = field(default_factory=list)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
@@ -424,7 +464,7 @@ class LabSmtp:
         def mx_factory(name: str) -> Callable[[], SMTP]:
             return self._aiosmtpd(name, self.mx_handler, tls=mx_tls, loop=loop)
 
-        sub_handler = LabHandler(LOCAL_DOMAINS)
+        sub_handler = self.submission_handler
         sub_handler.relay = self.mx_handler  # submission relays to the MX's mailbox
 
         def submission_factory(name: str) -> Callable[[], SMTP]:

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -120,6 +121,8 @@ class SendPlan:
     password_source: str = ""
     """Where the password came from (`$SMTP_PASSWORD`, `typed`, `the lab's demo account`)."""
     lab: bool = False
+    oauth_credentials: Path | None = None
+    """Log in with XOAUTH2, with a token from this credentials file, not a password."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +297,12 @@ def plan_for(
     security = "tls" if submission.port == 465 else "starttls"
     username = submission.username or None
     plan = SendPlan(submission.host, submission.port, security, username)
+    if submission.oauth_credentials is not None:
+        if not username:
+            return plan, "XOAUTH2 needs the account: set username in the submission table"
+        plan.oauth_credentials = submission.oauth_credentials
+        plan.password_source = f"XOAUTH2 ({submission.oauth_credentials.name})"
+        return plan, None
     if username:
         from console.send.smtp import password_from_env
 
@@ -330,6 +339,9 @@ def defaults_for(domain: str | None, profile: Profile | None, *, lab: bool) -> C
         ask = False
     elif not submission.username:
         note = "No login: the server is used without AUTH."
+        ask = False
+    elif submission.oauth_credentials is not None:
+        note = f"Login: XOAUTH2 with a token from {submission.oauth_credentials.name}."
         ask = False
     else:
         note = f"Password: from ${submission.password_env} if set, else type it (never kept)."
@@ -443,7 +455,12 @@ class ConfirmSendScreen(ModalScreen[bool]):
                 row("User", plan.username or "none (no AUTH)"),
             ]
             if plan.username:
-                rows.append(row("Password", plan.password_source or "none"))
+                rows.append(
+                    row(
+                        "Login" if plan.oauth_credentials else "Password",
+                        plan.password_source or "none",
+                    )
+                )
         rows.append(row("Lint", lint_summary(self._findings)))
         rows.append(row("Cap", f"{self._left} sends left this session"))
         with Vertical(id="send-confirm-box"):
@@ -837,7 +854,16 @@ class SendPane(Pane):
         async def smtp() -> SendResult:
             assert plan is not None
             data = prepared.copies["smtp"].data
+            login: dict[str, str | None] = {"password": plan.password}
             try:
+                if plan.oauth_credentials is not None:
+                    from console.send.oauth import xoauth2_token
+
+                    try:
+                        token = await xoauth2_token(ctx, plan.oauth_credentials)
+                    except MailscopeError as exc:
+                        return SendResult(via="smtp", error=f"not sent: {exc}")
+                    login = {"oauth_token": token}
                 return await self._sender()(
                     ctx,
                     data,
@@ -847,13 +873,14 @@ class SendPane(Pane):
                     port=plan.port,
                     security=plan.security,
                     username=plan.username,
-                    password=plan.password,
                     timeout=self.send_timeout,
                     confirmed=True,  # the dialog was confirmed: the only way here
                     guard=self._guard(),
+                    **login,
                 )
             finally:
                 plan.password = None  # never kept past the send
+                login.clear()
 
         async def gmail_api() -> SendResult:
             data = prepared.copies["gmail-api"].data

@@ -42,7 +42,6 @@ EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
 GMAIL_READ_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
-GMAIL_SMTP_SCOPE = "https://mail.google.com/"
 """The Gmail API scopes (console.send.gmail_api has them too; not imported here, so
 `mailscope send --help` does not load the Google client)."""
 
@@ -100,8 +99,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--xoauth2",
         action="store_true",
-        help="log in to SMTP with XOAUTH2 using the --credentials file's OAuth token (Gmail "
-        "and Workspace submission; scope https://mail.google.com/) instead of a password",
+        help="log in to SMTP with XOAUTH2 instead of a password, with a token from the "
+        "--credentials file: Google's (Gmail and Workspace; scope https://mail.google.com/) "
+        'or a "type": "microsoft" file (Microsoft 365: an app\'s tenant, client_id and '
+        "client_secret, or a user's refresh_token)",
     )
     parser.add_argument(
         "--password-env",
@@ -260,7 +261,9 @@ def paths_of(via: str) -> list[str]:
     return ["smtp", "gmail-api"] if via == "both" else [via]
 
 
-def _smtp_plan(args: argparse.Namespace, config: Config, lab: Lab | None) -> SmtpPlan:
+def _smtp_plan(
+    args: argparse.Namespace, config: Config, lab: Lab | None, ctx: ResolverContext
+) -> SmtpPlan:
     from console.ports.tlsinfo import check_cafile
     from console.send.smtp import PASSWORD_ENV, password_from_env, prompt_password
 
@@ -288,7 +291,7 @@ def _smtp_plan(args: argparse.Namespace, config: Config, lab: Lab | None) -> Smt
     if args.xoauth2:
         if not user:
             raise MailscopeError("--xoauth2", "give --user, the account the token belongs to")
-        token = _oauth_token(args, lab)
+        token = _oauth_token(args, lab, ctx)
     elif user:
         # The lab's public demo password is never prompted for.
         password = password_from_env(password_env) or lab_password or prompt_password(user)
@@ -307,29 +310,15 @@ def _smtp_plan(args: argparse.Namespace, config: Config, lab: Lab | None) -> Smt
     )
 
 
-def _oauth_token(args: argparse.Namespace, lab: Lab | None) -> str:
+def _oauth_token(args: argparse.Namespace, lab: Lab | None, ctx: ResolverContext) -> str:
     """An access token for XOAUTH2 from the --credentials file (refreshed if needed)."""
-    from console.postmaster.credentials import lab_credentials, load_credentials
+    import asyncio
 
-    if args.credentials is not None:
-        credentials = load_credentials(
-            args.credentials, subject=args.delegate, scopes=[GMAIL_SMTP_SCOPE]
-        )
-    elif lab is not None:
-        credentials = lab_credentials()
-    else:
-        raise MailscopeError("--xoauth2", "give --credentials F (the OAuth credentials file)")
-    if not credentials.valid:
-        from console.postmaster.client import PostmasterError
-        from console.postmaster.credentials import refresh_credentials
+    from console.send.oauth import xoauth2_token
 
-        try:
-            refresh_credentials(credentials, timeout=30.0)
-        except PostmasterError as exc:
-            raise MailscopeError(
-                "--xoauth2", f"cannot get an access token ({exc.kind}); sign in again"
-            ) from None
-    return str(credentials.token)
+    return asyncio.run(
+        xoauth2_token(ctx, args.credentials, delegate=args.delegate, lab=lab is not None)
+    )
 
 
 def _gmail_credentials(args: argparse.Namespace, lab: Lab | None, *, read: bool) -> Any:
@@ -628,7 +617,7 @@ def run(
     """`mailscope send`, given the resolver context (the lab's with --lab)."""
     out = stream or sys.stdout
     paths = paths_of(args.via)
-    smtp = _smtp_plan(args, config, lab) if "smtp" in paths else None
+    smtp = _smtp_plan(args, config, lab, ctx) if "smtp" in paths else None
     readback = _readback_kind(args, lab)
     if readback == "gmail" and "gmail-api" not in paths and args.credentials is None and not lab:
         raise MailscopeError("--readback gmail", "needs --credentials F")

@@ -157,3 +157,13 @@ def test_importing_config_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == ""
+
+
+def test_a_submission_may_log_in_with_an_oauth_credentials_file(tmp_path: Path) -> None:
+    text = (
+        '[profiles.m365.submission]\nhost = "smtp.office365.com"\n'
+        'username = "alerts@example.com"\noauth_credentials = "~/m365-app.json"\n'
+    )
+    submission = load_config(_write(tmp_path, text)).profiles["m365"].submission
+    assert submission is not None
+    assert submission.oauth_credentials == Path("~/m365-app.json").expanduser()

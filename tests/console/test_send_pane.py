@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from console.lab import Lab
 from console.lab.smtp import LabHandler
@@ -199,3 +200,39 @@ async def test_via_smtp_only_sends_one_copy(make_app, lab: Lab, own_guard) -> No
         comparison = pane.comparison
         assert comparison is not None
         assert comparison.paths == ("smtp",)
+
+
+async def test_a_profile_with_oauth_credentials_logs_in_with_a_microsoft_token(
+    make_app, lab: Lab, own_guard
+) -> None:
+    from console.config import Config, Profile, SubmissionServer
+    from console.lab.microsoft_identity import LAB_MS_CLIENT_SECRET, LAB_MS_CREDENTIALS
+
+    profile = Profile(
+        name="m365",
+        domain="good.test",
+        submission=SubmissionServer(
+            "smtp.good.test", 587, "demo@good.test", oauth_credentials=LAB_MS_CREDENTIALS
+        ),
+    )
+    config = Config(profiles={"m365": profile}, default_profile="m365")
+    app = make_app("good.test", config=config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await open_send(pilot)
+        pane.form.set_field("to", "seed@good.test")
+        await pilot.press("ctrl+g")
+        await settle(pilot, pane)
+        assert isinstance(app.screen, ConfirmSendScreen)
+        details = app.screen.query_one("#send-confirm-details", Static)
+        assert "XOAUTH2 (microsoft-app.json)" in str(details.render())
+        await pilot.click("#send-confirm-send")
+        await pilot.pause()
+        await settle(pilot, pane)
+        result = pane.result
+        assert result is not None
+        assert result.accepted, result.error
+        transcript = pane.query_one("#send-transcript").plain  # type: ignore[attr-defined]
+        assert "AUTH XOAUTH2 [credentials redacted]" in transcript
+        assert "lab-ms-" not in transcript
+        assert LAB_MS_CLIENT_SECRET not in transcript
+        assert own_guard.used == 1

@@ -1,0 +1,224 @@
+"""Access tokens for Exchange Online SMTP AUTH XOAUTH2 (Microsoft 365 submission).
+
+Microsoft is retiring Basic authentication for SMTP AUTH in Exchange Online; the way
+left is XOAUTH2 with a token from the Microsoft identity platform. Two kinds of
+credentials file are read (JSON, `"type": "microsoft"`):
+
+- an app registration's client secret (client credentials grant, scope
+  `https://outlook.office365.com/.default`): the app sends as any mailbox the tenant
+  admin gave it (`Add-MailboxPermission` for its service principal);
+- a user's refresh token from an earlier sign-in (scope
+  `https://outlook.office.com/SMTP.Send offline_access`): the token sends as that user.
+
+One form POST to `{authority}/{tenant}/oauth2/v2.0/token` (RFC 6749 4.4 and 6). It
+goes through the audit's HTTPS fetcher rather than MSAL: the login host is resolved
+through the same resolver context as everything else (`--nameserver`, the lab), with
+one deadline, no redirects and a capped answer. Errors become one line that names the
+AADSTS code and what to do; the secret and the tokens never appear in them.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from console.errors import MailscopeError
+
+if TYPE_CHECKING:
+    from console.auth.resolver import ResolverContext
+
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
+APP_SMTP_SCOPE = "https://outlook.office365.com/.default"
+USER_SMTP_SCOPES = "https://outlook.office.com/SMTP.Send offline_access"
+
+CREDENTIALS_FILE_LIMIT = 64 * 1024
+TOKEN_ANSWER_LIMIT = 64 * 1024
+"""A token answer is a few KB; more is not a token endpoint."""
+
+_AADSTS_ADVICE: dict[int, str] = {
+    90002: "the tenant does not exist: check `tenant` (the directory ID or a verified "
+    "domain) and the cloud of `authority`",
+    700016: "the app is not registered in this tenant: check `client_id`, and that the "
+    "app was consented to in this directory",
+    7000215: "the client secret is wrong: give the secret's Value, not its Secret ID",
+    7000222: "the client secret has expired: create a new one under the app's "
+    "Certificates & secrets",
+    1002012: "the scope is wrong for an app token: it must end in /.default",
+    70011: "the scope was refused: the app needs the SMTP.Send (delegated) or "
+    "SMTP.SendAsApp (application) permission",
+    70008: "the refresh token has expired or was revoked: sign in again for a new one",
+    700082: "the refresh token has expired from inactivity: sign in again for a new one",
+    50076: "the account needs multi-factor sign-in: sign in again interactively",
+    65001: "the app has no consent for SMTP in this tenant: an admin must grant it",
+    7000218: "this app is confidential: the file needs its client_secret",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MicrosoftCredentials:
+    """An app registration, with either its client secret or a user's refresh token."""
+
+    tenant: str
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    authority: str = DEFAULT_AUTHORITY
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.authority.rstrip('/')}/{quote(self.tenant, safe='')}/oauth2/v2.0/token"
+
+    def form(self) -> dict[str, str]:
+        """The token request's fields."""
+        if self.client_secret is not None and self.refresh_token is None:
+            return {
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "scope": APP_SMTP_SCOPE,
+            }
+        fields = {
+            "grant_type": "refresh_token",
+            "client_id": self.client_id,
+            "refresh_token": self.refresh_token or "",
+            "scope": USER_SMTP_SCOPES,
+        }
+        if self.client_secret is not None:
+            fields["client_secret"] = self.client_secret
+        return fields
+
+    def secrets(self) -> list[str]:
+        return [value for value in (self.client_secret, self.refresh_token) if value]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise MailscopeError(f"Cannot read {path}", "not a regular file")
+        with path.open("rb") as file:
+            data = file.read(CREDENTIALS_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise MailscopeError(f"Cannot read {path}", exc.strerror or str(exc)) from None
+    if len(data) > CREDENTIALS_FILE_LIMIT:
+        raise MailscopeError(f"Cannot read {path}", "too large for a credentials file")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise MailscopeError(f"Cannot read {path}", "not a JSON credentials file") from None
+
+
+def is_microsoft_file(path: Path) -> bool:
+    """Is `path` a Microsoft credentials file (as opposed to a Google one)?"""
+    try:
+        document = _read_json(path)
+    except MailscopeError:
+        return False
+    return isinstance(document, dict) and document.get("type") == "microsoft"
+
+
+def load_microsoft_credentials(path: Path | str) -> MicrosoftCredentials:
+    """Read a `"type": "microsoft"` credentials file.
+
+    Raises:
+        MailscopeError: the file cannot be read, or lacks what a token request needs.
+    """
+    path = Path(path).expanduser()
+    document = _read_json(path)
+    if not isinstance(document, dict) or document.get("type") != "microsoft":
+        raise MailscopeError(f"Cannot use {path}", 'not a "type": "microsoft" credentials file')
+
+    def text(key: str) -> str | None:
+        value = document.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise MailscopeError(f"Cannot use {path}", f"{key} must be a non-empty string")
+        return value.strip()
+
+    tenant, client_id = text("tenant"), text("client_id")
+    if tenant is None or client_id is None:
+        raise MailscopeError(f"Cannot use {path}", "it needs tenant and client_id")
+    secret, refresh = text("client_secret"), text("refresh_token")
+    if secret is None and refresh is None:
+        raise MailscopeError(
+            f"Cannot use {path}", "it needs client_secret (an app) or refresh_token (a user)"
+        )
+    authority = text("authority") or DEFAULT_AUTHORITY
+    parts = urlsplit(authority)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise MailscopeError(f"Cannot use {path}", "authority must be an https:// URL")
+    return MicrosoftCredentials(tenant, client_id, secret, refresh, authority)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def explain_token_error(status: int | None, body: bytes) -> str:
+    """One line from a token endpoint's error answer: the AADSTS code and what to do."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict):
+        return f"HTTP {status} from the token endpoint, not a token answer"
+    error = str(document.get("error") or "error")
+    description = str(document.get("error_description") or "")
+    codes = document.get("error_codes")
+    code = codes[0] if isinstance(codes, list) and codes and isinstance(codes[0], int) else None
+    if code is None and description.startswith("AADSTS"):
+        digits = description[6:].partition(":")[0]
+        code = int(digits) if digits.isdigit() else None
+    advice = _AADSTS_ADVICE.get(code) if code is not None else None
+    # Microsoft's description is long (trace and correlation ids): its first sentence
+    # is what matters when there is no advice of ours.
+    first = description.partition(" Trace ID:")[0].strip()
+    said = advice or first or "no description"
+    prefix = f"AADSTS{code}" if code is not None else error
+    return " ".join(f"{prefix} ({error}): {said}".split())
+
+
+async def microsoft_token(
+    ctx: ResolverContext,
+    credentials: MicrosoftCredentials,
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109 - one deadline over DNS, TLS and the answer
+) -> str:
+    """An access token for Exchange Online SMTP from the Microsoft identity platform.
+
+    Raises:
+        MailscopeError: one line saying why there is no token (never the secret).
+    """
+    from console.auth.https import fetch
+
+    secrets = credentials.secrets()
+    result = await fetch(
+        ctx,
+        credentials.token_url,
+        max_bytes=TOKEN_ANSWER_LIMIT,
+        timeout=timeout,
+        form=credentials.form(),
+    )
+    if not result.ok:
+        raise MailscopeError(
+            "No Microsoft token",
+            _scrub(result.error or "no answer from the token endpoint", secrets),
+        )
+    if result.status != 200:
+        raise MailscopeError(
+            "No Microsoft token", _scrub(explain_token_error(result.status, result.body), secrets)
+        )
+    try:
+        document = json.loads(result.body)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    token = document.get("access_token") if isinstance(document, dict) else None
+    if not isinstance(token, str) or not token or any(c in token for c in "\r\n\x01 "):
+        raise MailscopeError("No Microsoft token", "the token endpoint answered without a token")
+    return token

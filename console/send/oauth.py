@@ -1,0 +1,80 @@
+"""The access token an XOAUTH2 login needs, from whichever provider's credentials file.
+
+A `"type": "microsoft"` file asks the Microsoft identity platform (Exchange Online
+submission, `console.send.microsoft_oauth`); any other is a Google file (service
+account with `delegate`, or an authorized user) refreshed through the hardened Google
+HTTP layer for the https://mail.google.com/ scope that smtp.gmail.com wants. The
+command line and the Send pane both come here, so they log in the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from console.errors import MailscopeError
+
+if TYPE_CHECKING:
+    from console.auth.resolver import ResolverContext
+    from console.send.microsoft_oauth import MicrosoftCredentials
+
+GMAIL_SMTP_SCOPE = "https://mail.google.com/"
+"""The scope smtp.gmail.com wants of an XOAUTH2 token."""
+
+TOKEN_TIMEOUT = 30.0
+
+
+async def xoauth2_token(
+    ctx: ResolverContext,
+    credentials_file: Path | str | None,
+    *,
+    delegate: str | None = None,
+    lab: bool = False,
+) -> str:
+    """An access token for SMTP XOAUTH2.
+
+    Args:
+        ctx: the resolver context (the Microsoft login host is resolved through it).
+        credentials_file: the credentials file; None in the lab uses the lab's token.
+        delegate: the Workspace user a Google service account acts as.
+        lab: whether the lab is running (its fixed Google token stands in for a file).
+
+    Raises:
+        MailscopeError: one line saying why there is no token; never a secret.
+    """
+    from console.send.microsoft_oauth import microsoft_token
+
+    if credentials_file is not None:
+        microsoft = await asyncio.to_thread(_microsoft_file, credentials_file)
+        if microsoft is not None:
+            return await microsoft_token(ctx, microsoft, timeout=TOKEN_TIMEOUT)
+        return await asyncio.to_thread(_google_token, credentials_file, delegate)
+    if lab:
+        from console.postmaster.credentials import lab_credentials
+
+        return str(lab_credentials().token)
+    raise MailscopeError("--xoauth2", "give --credentials F (the OAuth credentials file)")
+
+
+def _microsoft_file(credentials_file: Path | str) -> MicrosoftCredentials | None:
+    from console.send.microsoft_oauth import is_microsoft_file, load_microsoft_credentials
+
+    path = Path(credentials_file).expanduser()
+    return load_microsoft_credentials(path) if is_microsoft_file(path) else None
+
+
+def _google_token(credentials_file: Path | str, delegate: str | None) -> str:
+    from console.postmaster.client import PostmasterError
+    from console.postmaster.credentials import load_credentials, refresh_credentials
+
+    path = Path(credentials_file).expanduser()
+    credentials = load_credentials(path, subject=delegate, scopes=[GMAIL_SMTP_SCOPE])
+    if not credentials.valid:
+        try:
+            refresh_credentials(credentials, timeout=TOKEN_TIMEOUT)
+        except PostmasterError as exc:
+            raise MailscopeError(
+                "--xoauth2", f"cannot get an access token ({exc.kind}); sign in again"
+            ) from None
+    return str(credentials.token)

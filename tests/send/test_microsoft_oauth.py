@@ -1,0 +1,225 @@
+"""Microsoft 365 XOAUTH2 tokens: the lab's identity endpoint over TLS, and what goes wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from console.auth.resolver import ResolverContext
+from console.errors import MailscopeError
+from console.lab import Lab
+from console.lab.microsoft_identity import (
+    LAB_MS_CLIENT_ID,
+    LAB_MS_CLIENT_SECRET,
+    LAB_MS_CREDENTIALS,
+    LAB_MS_REFRESH_TOKEN,
+    MS_LAB_HOST,
+)
+from console.lab.smtp import LAB_USER
+from console.send.guard import SendGuard
+from console.send.microsoft_oauth import (
+    APP_SMTP_SCOPE,
+    MicrosoftCredentials,
+    explain_token_error,
+    is_microsoft_file,
+    load_microsoft_credentials,
+    microsoft_token,
+)
+from console.send.smtp import send_smtp
+
+LAB_AUTHORITY = f"https://{MS_LAB_HOST}"
+
+
+def app(**changes: str) -> MicrosoftCredentials:
+    base = MicrosoftCredentials(
+        "good.test", LAB_MS_CLIENT_ID, LAB_MS_CLIENT_SECRET, authority=LAB_AUTHORITY
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def user(refresh_token: str = LAB_MS_REFRESH_TOKEN) -> MicrosoftCredentials:
+    return MicrosoftCredentials(
+        "good.test", LAB_MS_CLIENT_ID, refresh_token=refresh_token, authority=LAB_AUTHORITY
+    )
+
+
+async def test_an_app_token_comes_over_verified_tls_and_sends_as_its_mailbox(
+    ctx: ResolverContext, lab: Lab
+) -> None:
+    token = await microsoft_token(ctx, app())
+    assert lab.microsoft is not None
+    assert token in lab.microsoft.tokens
+    message = (
+        b"From: demo@good.test\r\nTo: seed@good.test\r\nSubject: m365\r\n"
+        b"Message-ID: <m365@good.test>\r\n\r\nhi\r\n"
+    )
+    result = await send_smtp(
+        ctx,
+        message,
+        envelope_from=LAB_USER,
+        recipients=["seed@good.test"],
+        host="smtp.good.test",
+        port=587,
+        security="starttls",
+        username=LAB_USER,
+        oauth_token=token,
+        confirmed=True,
+        guard=SendGuard(),
+    )
+    assert result.accepted, result.error
+    assert "AUTH XOAUTH2 [credentials redacted]" in [line.text for line in result.transcript]
+    assert token not in json.dumps(result.to_dict())
+    # The app was given demo@ and seed@ only: another mailbox is refused, as in a tenant.
+    refused = await send_smtp(
+        ctx,
+        message,
+        envelope_from="ann@good.test",
+        recipients=["seed@good.test"],
+        host="smtp.good.test",
+        port=587,
+        security="starttls",
+        username="ann@good.test",
+        oauth_token=token,
+        confirmed=True,
+        guard=SendGuard(),
+    )
+    assert not refused.accepted
+    assert refused.reply is not None
+    assert refused.reply.startswith("535 5.7.3")
+
+
+async def test_a_users_refresh_token_gives_a_token_for_that_user(ctx: ResolverContext) -> None:
+    assert await microsoft_token(ctx, user())
+    with pytest.raises(MailscopeError) as expired:
+        await microsoft_token(ctx, user("an-old-refresh-token"))
+    assert "AADSTS70008" in str(expired.value)
+    assert "sign in again" in str(expired.value)
+    assert "an-old-refresh-token" not in str(expired.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "advice"),
+    [
+        ({"client_secret": "secret-id-not-value"}, "AADSTS7000215", "Value, not its Secret ID"),
+        ({"tenant": "contoso.test"}, "AADSTS90002", "tenant does not exist"),
+        ({"client_id": "11111111-2222-3333-4444-555555555555"}, "AADSTS700016", "not registered"),
+    ],
+)
+async def test_token_errors_name_the_aadsts_code_and_the_fix_never_the_secret(
+    ctx: ResolverContext, changes: dict[str, str], code: str, advice: str
+) -> None:
+    with pytest.raises(MailscopeError) as caught:
+        await microsoft_token(ctx, app(**changes))
+    said = str(caught.value)
+    assert code in said
+    assert advice in said
+    assert "\n" not in said
+    assert LAB_MS_CLIENT_SECRET not in said
+    assert changes.get("client_secret", LAB_MS_CLIENT_SECRET) not in said
+
+
+async def test_a_host_that_is_no_token_endpoint_is_said_plainly(ctx: ResolverContext) -> None:
+    # The lab's MTA-STS web host answers a POST with 405 text: not a token answer.
+    with pytest.raises(MailscopeError, match="HTTP 405 from the token endpoint"):
+        await microsoft_token(ctx, app(authority="https://mta-sts.good.test"))
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A TCP listener that accepts and never says a word (no TLS handshake either)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in held:
+        writer.close()
+    server.close()
+
+
+async def test_a_silent_token_endpoint_times_out_with_one_line(lab: Lab, silent_port: int) -> None:
+    services = dataclasses.replace(
+        lab.services, host_ports={**lab.services.host_ports, (MS_LAB_HOST, 443): silent_port}
+    )
+    ctx = ResolverContext.from_options([lab.nameserver], services=services, timeout=2.0)
+    try:
+        with pytest.raises(MailscopeError, match=r"within 1\.5 s") as caught:
+            await microsoft_token(ctx, app(), timeout=1.5)
+    finally:
+        ctx.close()
+    assert LAB_MS_CLIENT_SECRET not in str(caught.value)
+
+
+# -- the credentials file -------------------------------------------------------------------
+
+
+def test_the_labs_credentials_file_is_an_app_with_its_secret() -> None:
+    assert is_microsoft_file(LAB_MS_CREDENTIALS)
+    loaded = load_microsoft_credentials(LAB_MS_CREDENTIALS)
+    assert loaded == app()
+    assert loaded.form()["scope"] == APP_SMTP_SCOPE
+    assert LAB_MS_CLIENT_SECRET not in repr(loaded)
+    assert loaded.token_url == f"{LAB_AUTHORITY}/good.test/oauth2/v2.0/token"
+
+
+def test_a_refresh_token_file_asks_for_smtp_send_offline(tmp_path: Path) -> None:
+    path = tmp_path / "user.json"
+    path.write_text(
+        json.dumps({"type": "microsoft", "tenant": "t", "client_id": "c", "refresh_token": "r"})
+    )
+    form = load_microsoft_credentials(path).form()
+    assert form["grant_type"] == "refresh_token"
+    assert form["scope"] == "https://outlook.office.com/SMTP.Send offline_access"
+    assert "client_secret" not in form
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ("not json", "not a JSON credentials file"),
+        ('{"type": "service_account"}', '"type": "microsoft"'),
+        ('{"type": "microsoft", "tenant": "t"}', "tenant and client_id"),
+        ('{"type": "microsoft", "tenant": "t", "client_id": "c"}', "client_secret"),
+        ('{"type": "microsoft", "tenant": 5, "client_id": "c"}', "non-empty string"),
+        (
+            '{"type": "microsoft", "tenant": "t", "client_id": "c", "client_secret": "s", '
+            '"authority": "http://login.example.test"}',
+            "https://",
+        ),
+    ],
+)
+def test_bad_credentials_files_get_one_line(tmp_path: Path, content: str, said: str) -> None:
+    path = tmp_path / "ms.json"
+    path.write_text(content)
+    with pytest.raises(MailscopeError) as caught:
+        load_microsoft_credentials(path)
+    assert said in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_fifo_is_never_opened(tmp_path: Path) -> None:
+    fifo = tmp_path / "ms.json"
+    os.mkfifo(fifo)
+    assert not is_microsoft_file(fifo)
+    with pytest.raises(MailscopeError, match="not a regular file"):
+        load_microsoft_credentials(fifo)
+
+
+@given(st.binary(max_size=400), st.one_of(st.none(), st.integers(100, 599)))
+def test_explaining_any_error_answer_never_raises_and_is_one_line(
+    body: bytes, status: int | None
+) -> None:
+    said = explain_token_error(status, body)
+    assert said
+    assert "\n" not in said
+    assert "\r" not in said
