@@ -7,7 +7,9 @@ lab's seed mailbox, each way measured `--runs` times and the median printed:
    (`send_smtp_batch`).
 2. SMTP, a new connection per message: connect, greeting, EHLO, STARTTLS, EHLO, AUTH,
    MAIL, RCPT, DATA, QUIT for each (`send_smtp`), one after the other.
-3. The Gmail API: N `users.messages.send` calls to the lab's emulator (plain HTTP on
+3. SMTP XOAUTH2, one connection: as 1, logging in with a Microsoft 365 app token asked
+   of the lab's identity endpoint first (its time is included, and printed apart).
+4. The Gmail API: N `users.messages.send` calls to the lab's emulator (plain HTTP on
    loopback, so no TLS cost here, unlike Google's HTTPS endpoint), one after the other.
 
 The lab runs in this process (its own thread and event loop), and its receiving side
@@ -27,10 +29,12 @@ import time
 from email.message import EmailMessage
 
 from console.lab import Lab
+from console.lab.microsoft_identity import LAB_MS_CREDENTIALS
 from console.lab.smtp import LAB_PASSWORD, LAB_USER
 from console.postmaster.credentials import lab_credentials
 from console.send.gmail_api import send_gmail_api
 from console.send.guard import SendGuard
+from console.send.microsoft_oauth import load_microsoft_credentials, microsoft_token
 from console.send.smtp import send_smtp, send_smtp_batch
 
 SEED = "seed@good.test"
@@ -74,6 +78,30 @@ async def one_connection(lab: Lab, messages: list[bytes]) -> tuple[float, int]:
     return time.perf_counter() - started, sum(result.accepted for result in results)
 
 
+async def one_connection_xoauth2(lab: Lab, messages: list[bytes]) -> tuple[float, int]:
+    """As one_connection, logging in with XOAUTH2: a Microsoft 365 app token from the
+    lab's identity endpoint (one TLS POST through the lab DNS), asked for once."""
+    ctx = lab.resolver(timeout=2.0)
+    options = {k: v for k, v in SMTP_OPTIONS.items() if k != "password"}
+    started = time.perf_counter()
+    try:
+        answer = await microsoft_token(ctx, load_microsoft_credentials(LAB_MS_CREDENTIALS))
+        TOKEN_SECONDS.append(time.perf_counter() - started)
+        results = await send_smtp_batch(
+            ctx,
+            messages,
+            guard=SendGuard(limit=len(messages)),
+            oauth_token=answer.access_token,
+            **options,
+        )
+    finally:
+        ctx.close()
+    return time.perf_counter() - started, sum(result.accepted for result in results)
+
+
+TOKEN_SECONDS: list[float] = []
+
+
 async def connection_each(lab: Lab, messages: list[bytes]) -> tuple[float, int]:
     ctx = lab.resolver(timeout=2.0)
     guard = SendGuard(limit=len(messages))
@@ -109,6 +137,7 @@ def main() -> None:
     ways = (
         ("SMTP, one connection", one_connection),
         ("SMTP, a connection per message", connection_each),
+        ("SMTP XOAUTH2 (M365 token), one", one_connection_xoauth2),
         ("Gmail API (lab emulator)", gmail_api),
     )
     medians: dict[str, float] = {}
@@ -135,6 +164,8 @@ def main() -> None:
             )
     one, each = medians[ways[0][0]], medians[ways[1][0]]
     print(f"a connection per message costs {each / one:.1f}x one shared connection")
+    token_ms = statistics.median(TOKEN_SECONDS) * 1000
+    print(f"the Microsoft token request (DNS, TLS, POST) took {token_ms:.0f} ms (median)")
 
 
 if __name__ == "__main__":

@@ -365,13 +365,14 @@ def test_send_xoauth2_with_a_google_token_sends_as_its_account_only(capsys) -> N
     from console.postmaster.credentials import LAB_TOKEN
 
     base = ("send", "--lab", "--xoauth2", "--to", "seed@good.test", "--yes")
-    code, out, err = run(capsys, *base, "--from", "seed@good.test", "--user", "seed@good.test")
+    # Without --user the lab's token speaks for its own account, the seed mailbox.
+    code, out, err = run(capsys, *base, "--from", "seed@good.test")
     assert "AUTH XOAUTH2 [credentials redacted]" in out
     assert "accepted: 250" in out
     assert LAB_TOKEN not in out + err
     assert code == 0
     # The lab token is the seed account's, as smtp.gmail.com ties a token to its user.
-    code, out, err = run(capsys, *base, "--from", "demo@good.test")
+    code, out, err = run(capsys, *base, "--from", "demo@good.test", "--user", "demo@good.test")
     assert "535 5.7.3" in out
     assert LAB_TOKEN not in out + err
     assert code == 1
@@ -511,12 +512,12 @@ def test_send_at_a_terminal_shows_the_lint_before_asking_and_sends_nothing_on_no
     capsys, monkeypatch
 ) -> None:
     asked: list[str] = []
+    shown_before: list[str] = []
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
 
     def answer(question: str) -> str:
         asked.append(question)
-        # The lint is already on the screen when the question comes.
-        assert "send.no-list-unsubscribe" in capsys.readouterr().err
+        shown_before.append(capsys.readouterr().err)
         return "n"
 
     monkeypatch.setattr("builtins.input", answer)
@@ -525,6 +526,35 @@ def test_send_at_a_terminal_shows_the_lint_before_asking_and_sends_nothing_on_no
     )
     assert len(asked) == 1
     assert "smtp.good.test:587" in asked[0]
+    # The lint was already on the screen when the question came.
+    assert "send.no-list-unsubscribe" in shown_before[0]
     assert "not sent" in err
     assert out == ""
     assert code == 2
+
+
+def test_a_profile_with_oauth_credentials_logs_in_with_xoauth2_without_the_flag(
+    lab: Lab,
+) -> None:
+    from console.cli import build_parser
+    from console.config import Config, Profile, SubmissionServer
+    from console.lab.microsoft_identity import LAB_MS_CREDENTIALS
+    from console.send.command import _smtp_plan
+
+    profile = Profile(
+        name="m365",
+        submission=SubmissionServer(
+            "smtp.good.test", 587, "demo@good.test", oauth_credentials=LAB_MS_CREDENTIALS
+        ),
+    )
+    config = Config(profiles={"m365": profile}, default_profile="m365")
+    args = build_parser().parse_args(
+        ["send", "--to", "seed@good.test", "--from", "demo@good.test", "--yes"]
+    )
+    # The plan asks for the token in an event loop of its own, as the command does.
+    plan = _smtp_plan(args, config, None, lab.resolver())
+    assert plan.password is None
+    assert plan.oauth_token is not None
+    assert lab.microsoft is not None
+    assert plan.oauth_token in lab.microsoft.tokens
+    assert plan.oauth_token not in repr(plan)

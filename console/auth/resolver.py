@@ -135,7 +135,8 @@ class Lookup:
         finding that names one of several records must not change from run to run.
         """
         found = [tuple(record.strings) for record in self.records if hasattr(record, "strings")]
-        return sorted(found, key=b"".join)
+        # Ties (the same text split differently) are broken by the strings themselves.
+        return sorted(found, key=lambda strings: (b"".join(strings), strings))
 
     def texts(self) -> list[str]:
         """Each TXT record's strings concatenated without separators (RFC 7208 3.3), in

@@ -65,6 +65,9 @@ class MicrosoftIdentityEmulator:
 
     def __init__(self) -> None:
         self.tokens: dict[str, MsGrant] = {}
+        self.refresh_tokens: set[str] = {LAB_MS_REFRESH_TOKEN}
+        """Refresh tokens that still work: each use hands out a new one, as Microsoft
+        does, and (within their lifetime) the old ones keep working too."""
         self.requests = 0
 
     def handles(self, host: str, path: str) -> bool:
@@ -90,7 +93,8 @@ class MicrosoftIdentityEmulator:
         match = _TOKEN_PATH.match(path)
         tenant = match.group(1) if match else ""
         form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        if tenant.lower() not in (LAB_MS_TENANT, "organizations", "common"):
+        shared = tenant.lower() in ("organizations", "common")
+        if tenant.lower() != LAB_MS_TENANT and not shared:
             return _error(
                 400,
                 "invalid_request",
@@ -109,6 +113,15 @@ class MicrosoftIdentityEmulator:
         grant_type = form.get("grant_type")
         scopes = form.get("scope", "").split()
         if grant_type == "client_credentials":
+            if shared:
+                return _error(
+                    400,
+                    "invalid_request",
+                    90009,
+                    "Application is requesting a token for itself. This scenario is "
+                    "supported only if resource is specified using the GUID based App "
+                    "Identifier (use a tenant-specific endpoint).",
+                )
             if form.get("client_secret") != LAB_MS_CLIENT_SECRET:
                 return _error(
                     401,
@@ -129,7 +142,7 @@ class MicrosoftIdentityEmulator:
                 )
             return _token_answer(self.issue(None), APP_SCOPE)
         if grant_type == "refresh_token":
-            if form.get("refresh_token") != LAB_MS_REFRESH_TOKEN:
+            if form.get("refresh_token") not in self.refresh_tokens:
                 return _error(
                     400,
                     "invalid_grant",
@@ -146,10 +159,12 @@ class MicrosoftIdentityEmulator:
                     f"The provided request must include a 'scope' input parameter: "
                     f"{USER_SMTP_SCOPE} was not asked for.",
                 )
+            rotated = "lab-ms-rt-" + secrets.token_urlsafe(24)
+            self.refresh_tokens.add(rotated)
             return _token_answer(
                 self.issue("demo@good.test"),
                 f"{USER_SMTP_SCOPE} offline_access",
-                refresh_token=LAB_MS_REFRESH_TOKEN,
+                refresh_token=rotated,
             )
         return _error(
             400,

@@ -860,7 +860,9 @@ class SendPane(Pane):
                     from console.send.oauth import xoauth2_token
 
                     try:
-                        token = await xoauth2_token(ctx, plan.oauth_credentials)
+                        token = await xoauth2_token(
+                            ctx, plan.oauth_credentials, delegate=plan.username
+                        )
                     except MailscopeError as exc:
                         return SendResult(via="smtp", error=f"not sent: {exc}")
                     login = {"oauth_token": token}

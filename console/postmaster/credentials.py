@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,6 +54,10 @@ def default_token_path() -> Path:
     return platformdirs.user_config_path("mailscope", appauthor=False) / TOKEN_FILE
 
 
+CREDENTIALS_FILE_LIMIT = 256 * 1024
+"""A service-account or authorized-user file is a few KB."""
+
+
 def load_credentials(
     path: Path,
     *,
@@ -76,10 +81,17 @@ def load_credentials(
         PostmasterError: the file is unreadable or not a known credential type.
     """
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        # A FIFO or device would block or never end: only a regular file is opened.
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise PostmasterError("config", f"credentials {path} are not a regular file")
+        with path.open("rb") as file:
+            raw = file.read(CREDENTIALS_FILE_LIMIT + 1)
+        if len(raw) > CREDENTIALS_FILE_LIMIT:
+            raise PostmasterError("config", f"credentials {path} are too large for a key file")
+        info = json.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise PostmasterError("config", f"cannot read credentials {path}: {exc.strerror}") from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise PostmasterError("config", f"credentials {path} are not valid JSON") from None
     if not isinstance(info, dict):
         raise PostmasterError("config", f"credentials {path} are not a JSON object")

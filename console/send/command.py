@@ -213,10 +213,10 @@ class SmtpPlan:
     port: int
     security: str
     user: str | None
-    password: str | None
+    password: str | None = field(repr=False)
     cafile: str | None
     verify: bool
-    oauth_token: str | None = None
+    oauth_token: str | None = field(default=None, repr=False)
     helo: str | None = None
 
 
@@ -271,14 +271,23 @@ def _smtp_plan(
     host, port, user = args.host, args.port, args.user
     password_env = args.password_env or (submission.password_env if submission else PASSWORD_ENV)
     lab_password = None
+    oauth_file = args.credentials if args.xoauth2 else None
     if lab is not None and host is None:
         from console.lab.smtp import LAB_PASSWORD, LAB_USER
 
+        if args.xoauth2 and args.credentials is None:
+            from console.lab.gmail_api import GMAIL_SEED_ADDRESS
+
+            # The lab's fixed Google token is the seed account's, as a Gmail token is
+            # its own account's.
+            user = user or GMAIL_SEED_ADDRESS
         host, user = "smtp.good.test", user or LAB_USER
         lab_password = LAB_PASSWORD  # public demo credentials of the lab's own server
     elif host is None and submission is not None:
         host, port = submission.host, port or submission.port
         user = user or submission.username or None
+        if oauth_file is None and submission.oauth_credentials is not None:
+            oauth_file = submission.oauth_credentials  # the profile logs in with XOAUTH2
     if host is None:
         raise MailscopeError("no server", "give --host H (or a submission server in the profile)")
     port = port or 587
@@ -288,10 +297,10 @@ def _smtp_plan(
         raise MailscopeError("bad --cafile", problem)
     password = None
     token = None
-    if args.xoauth2:
+    if args.xoauth2 or oauth_file is not None:
         if not user:
             raise MailscopeError("--xoauth2", "give --user, the account the token belongs to")
-        token = _oauth_token(args, lab, ctx)
+        token = _oauth_token(oauth_file, args.delegate or user, lab, ctx)
     elif user:
         # The lab's public demo password is never prompted for.
         password = password_from_env(password_env) or lab_password or prompt_password(user)
@@ -310,15 +319,16 @@ def _smtp_plan(
     )
 
 
-def _oauth_token(args: argparse.Namespace, lab: Lab | None, ctx: ResolverContext) -> str:
-    """An access token for XOAUTH2 from the --credentials file (refreshed if needed)."""
+def _oauth_token(
+    credentials: Path | None, delegate: str | None, lab: Lab | None, ctx: ResolverContext
+) -> str:
+    """An access token for XOAUTH2 from a credentials file (refreshed if needed); a
+    Google service account acts as `delegate` (by default the SMTP user)."""
     import asyncio
 
     from console.send.oauth import xoauth2_token
 
-    return asyncio.run(
-        xoauth2_token(ctx, args.credentials, delegate=args.delegate, lab=lab is not None)
-    )
+    return asyncio.run(xoauth2_token(ctx, credentials, delegate=delegate, lab=lab is not None))
 
 
 def _gmail_credentials(args: argparse.Namespace, lab: Lab | None, *, read: bool) -> Any:
@@ -379,7 +389,9 @@ def _html_body(path: Path | None) -> str | None:
     from console.send.compose import read_attachment
 
     try:
-        return read_attachment(path).data.decode("utf-8")
+        return read_attachment(path).data.decode("utf-8-sig")
+    except MailscopeError as exc:
+        raise MailscopeError(f"Cannot read {path}", exc.msg or str(exc)) from None
     except UnicodeDecodeError:
         raise MailscopeError(f"Cannot read {path}", "the HTML is not UTF-8") from None
 

@@ -33,10 +33,10 @@ ONE_CLICK_VALUE = "List-Unsubscribe=One-Click"
 TEXT_BODY = "This is a mailscope test message.\n"
 """The text part of a test message unless the admin writes one."""
 
-MAX_ATTACHMENT_BYTES = 64 * 1024 * 1024
-"""Files larger than this are refused before they are read: above every provider's
-message limit (Gmail 25 MB, Microsoft 365 150 MB at most but 35 MB by default, once
-base64 has grown them by a third), and a test send never needs more."""
+MAX_ATTACHMENT_BYTES = 36 * 1024 * 1024
+"""Files larger than this are refused before they are read: once base64 has grown them
+by a third they are over every provider's default message limit (Gmail 25 MB,
+Microsoft 365 35 MB), and a test send never needs more."""
 
 Clock = Callable[[], datetime]
 
@@ -82,6 +82,10 @@ def read_attachment(path: Path | str) -> Attachment:
     if content_type is None or encoding is not None:
         # A .tar.gz is sent as the gzip it is, not as the tar inside.
         content_type = "application/octet-stream" if encoding is None else _ENCODED[encoding]
+    elif content_type.startswith(("message/", "multipart/")):
+        # An attached .eml goes as opaque bytes: message/rfc822 may not be base64
+        # (RFC 2046 5.2.1), and the file's own MIME is not ours to vouch for.
+        content_type = "application/octet-stream"
     return Attachment(path.name, content_type, data)
 
 

@@ -95,7 +95,8 @@ class MicrosoftCredentials:
         return [value for value in (self.client_secret, self.refresh_token) if value]
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A small JSON file, read only if it is a regular file (a FIFO never opens)."""
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             raise MailscopeError(f"Cannot read {path}", "not a regular file")
@@ -107,28 +108,25 @@ def _read_json(path: Path) -> Any:
         raise MailscopeError(f"Cannot read {path}", "too large for a credentials file")
     try:
         return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MailscopeError(f"Cannot read {path}", "not a JSON credentials file") from None
 
 
-def is_microsoft_file(path: Path) -> bool:
-    """Is `path` a Microsoft credentials file (as opposed to a Google one)?"""
-    try:
-        document = _read_json(path)
-    except MailscopeError:
-        return False
+def is_microsoft_document(document: Any) -> bool:
+    """Is this parsed credentials file Microsoft's (as opposed to Google's)?"""
     return isinstance(document, dict) and document.get("type") == "microsoft"
 
 
-def load_microsoft_credentials(path: Path | str) -> MicrosoftCredentials:
-    """Read a `"type": "microsoft"` credentials file.
+def load_microsoft_credentials(path: Path | str, document: Any = None) -> MicrosoftCredentials:
+    """Read a `"type": "microsoft"` credentials file (or its already parsed `document`).
 
     Raises:
         MailscopeError: the file cannot be read, or lacks what a token request needs.
     """
     path = Path(path).expanduser()
-    document = _read_json(path)
-    if not isinstance(document, dict) or document.get("type") != "microsoft":
+    if document is None:
+        document = read_json(path)
+    if not is_microsoft_document(document):
         raise MailscopeError(f"Cannot use {path}", 'not a "type": "microsoft" credentials file')
 
     def text(key: str) -> str | None:
@@ -147,6 +145,12 @@ def load_microsoft_credentials(path: Path | str) -> MicrosoftCredentials:
         raise MailscopeError(
             f"Cannot use {path}", "it needs client_secret (an app) or refresh_token (a user)"
         )
+    if refresh is None and tenant.lower() in ("common", "organizations", "consumers"):
+        # The client credentials grant needs the tenant itself (Microsoft refuses the
+        # shared endpoints for app tokens).
+        raise MailscopeError(
+            f"Cannot use {path}", f"tenant {tenant!r}: an app token needs the tenant's ID or domain"
+        )
     authority = text("authority") or DEFAULT_AUTHORITY
     parts = urlsplit(authority)
     if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
@@ -162,9 +166,11 @@ def _scrub(text: str, secrets: list[str]) -> str:
 
 def explain_token_error(status: int | None, body: bytes) -> str:
     """One line from a token endpoint's error answer: the AADSTS code and what to do."""
+    from console.literal import printable
+
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         document = None
     if not isinstance(document, dict):
         return f"HTTP {status} from the token endpoint, not a token answer"
@@ -181,7 +187,17 @@ def explain_token_error(status: int | None, body: bytes) -> str:
     first = description.partition(" Trace ID:")[0].strip()
     said = advice or first or "no description"
     prefix = f"AADSTS{code}" if code is not None else error
-    return " ".join(f"{prefix} ({error}): {said}".split())
+    # Remote words: whitespace folded, control characters and escapes shown literally.
+    return printable(" ".join(f"{prefix} ({error}): {said}".split()))
+
+
+@dataclass(frozen=True, slots=True)
+class MicrosoftToken:
+    """A token answer: the access token, and the refresh token that replaces the one
+    used (the identity platform rotates them; the old one keeps its own expiry)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
 
 
 async def microsoft_token(
@@ -189,7 +205,7 @@ async def microsoft_token(
     credentials: MicrosoftCredentials,
     *,
     timeout: float = 30.0,  # noqa: ASYNC109 - one deadline over DNS, TLS and the answer
-) -> str:
+) -> MicrosoftToken:
     """An access token for Exchange Online SMTP from the Microsoft identity platform.
 
     Raises:
@@ -216,9 +232,18 @@ async def microsoft_token(
         )
     try:
         document = json.loads(result.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         document = None
-    token = document.get("access_token") if isinstance(document, dict) else None
-    if not isinstance(token, str) or not token or any(c in token for c in "\r\n\x01 "):
+    if not isinstance(document, dict):
+        document = {}
+    token = document.get("access_token")
+    if not isinstance(token, str) or not token or not token.isprintable() or " " in token:
         raise MailscopeError("No Microsoft token", "the token endpoint answered without a token")
-    return token
+    refresh = document.get("refresh_token")
+    if (
+        not isinstance(refresh, str)
+        or not refresh.isprintable()
+        or refresh == credentials.refresh_token
+    ):
+        refresh = None
+    return MicrosoftToken(token, refresh if credentials.refresh_token else None)

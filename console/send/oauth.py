@@ -10,6 +10,10 @@ command line and the Send pane both come here, so they log in the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,7 +52,10 @@ async def xoauth2_token(
     if credentials_file is not None:
         microsoft = await asyncio.to_thread(_microsoft_file, credentials_file)
         if microsoft is not None:
-            return await microsoft_token(ctx, microsoft, timeout=TOKEN_TIMEOUT)
+            answer = await microsoft_token(ctx, microsoft, timeout=TOKEN_TIMEOUT)
+            if answer.refresh_token is not None:
+                await asyncio.to_thread(_save_refresh_token, credentials_file, answer.refresh_token)
+            return answer.access_token
         return await asyncio.to_thread(_google_token, credentials_file, delegate)
     if lab:
         from console.postmaster.credentials import lab_credentials
@@ -58,10 +65,43 @@ async def xoauth2_token(
 
 
 def _microsoft_file(credentials_file: Path | str) -> MicrosoftCredentials | None:
-    from console.send.microsoft_oauth import is_microsoft_file, load_microsoft_credentials
+    """The Microsoft credentials in the file, or None for a Google file. Read once, and
+    only if it is a regular file: a FIFO or device raises instead of blocking."""
+    from console.send.microsoft_oauth import (
+        is_microsoft_document,
+        load_microsoft_credentials,
+        read_json,
+    )
 
     path = Path(credentials_file).expanduser()
-    return load_microsoft_credentials(path) if is_microsoft_file(path) else None
+    document = read_json(path)
+    return load_microsoft_credentials(path, document) if is_microsoft_document(document) else None
+
+
+def _save_refresh_token(credentials_file: Path | str, refresh_token: str) -> None:
+    """Keep the rotated refresh token: the one just used still expires on its own date
+    (90 days), so a file never updated would need a new sign-in however often it is
+    used. Written atomically, readable by the owner only, other keys kept."""
+    from console.send.microsoft_oauth import read_json
+
+    path = Path(credentials_file).expanduser()
+    try:
+        document = read_json(path)
+        document["refresh_token"] = refresh_token
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".mailscope-", suffix=".json")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                json.dump(document, file, indent=2)
+                file.write("\n")
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except (OSError, MailscopeError, TypeError):
+        # The token just obtained still works; only the next refresh may need a sign-in.
+        return
 
 
 def _google_token(credentials_file: Path | str, delegate: str | None) -> str:

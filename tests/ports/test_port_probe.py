@@ -96,14 +96,14 @@ async def test_submission_ports_offer_auth_only_over_tls(ctx: ResolverContext) -
     assert report.status is Status.PASS
     starttls = one(report, "smtp.good.test", 587)
     assert starttls.auth_before_tls == []
-    assert starttls.auth_after_tls == ["LOGIN", "PLAIN"]
+    assert starttls.auth_after_tls == ["LOGIN", "PLAIN", "XOAUTH2"]
     implicit = one(report, "smtp.good.test", 465)
     assert implicit.starttls is None  # not applicable with implicit TLS
     assert implicit.tls is not None
     assert implicit.tls.certificate is not None
     assert implicit.tls.certificate.hostname_match is True
-    assert implicit.auth_after_tls == ["LOGIN", "PLAIN"]
-    assert implicit.to_dict()["auth"] == ["LOGIN", "PLAIN"]
+    assert implicit.auth_after_tls == ["LOGIN", "PLAIN", "XOAUTH2"]
+    assert implicit.to_dict()["auth"] == ["LOGIN", "PLAIN", "XOAUTH2"]
 
 
 async def test_auth_test_logs_in_and_never_records_the_password(ctx: ResolverContext) -> None:

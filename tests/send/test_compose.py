@@ -193,6 +193,14 @@ def test_read_attachment_guesses_the_type_and_keeps_the_bytes(tmp_path):
     )
     assert read_attachment(tmp_path / "logs.tar.gz").content_type == "application/gzip"
     assert read_attachment(tmp_path / "notes").content_type == "application/octet-stream"
+    # message/rfc822 may not be base64 (RFC 2046 5.2.1): a forwarded .eml goes as bytes.
+    (tmp_path / "fwd.eml").write_bytes(b"Subject: hi\r\n\r\nbody\r\n")
+    forwarded = read_attachment(tmp_path / "fwd.eml")
+    assert forwarded.content_type == "application/octet-stream"
+    message = parse(message_bytes(build_message(spec(attachments=[forwarded]))))
+    (part,) = message.iter_attachments()
+    assert part.get_content_type() == "application/octet-stream"
+    assert part.get_filename() == "fwd.eml"
 
 
 def test_read_attachment_refuses_what_it_must_not_read(tmp_path):

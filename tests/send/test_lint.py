@@ -461,6 +461,32 @@ async def test_encrypted_zips_warn_and_fail_when_they_hide_an_archive(ctx):
     assert failed.code == "send.blocked-attachment"
 
 
+def newer_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("setup.exe")
+        archive.writestr(info, b"MZ")
+        info.extract_version = 70  # a format zipfile refuses to read (NotImplementedError)
+    return buffer.getvalue()
+
+
+async def test_a_zip_it_cannot_read_is_not_broken_mime(ctx):
+    findings = await lint_message(
+        ctx,
+        good_message(
+            attachments=[
+                Attachment("new.zip", "application/zip", newer_zip()),
+                Attachment("run.exe", "application/octet-stream", b"MZ"),
+            ]
+        ),
+        envelope_from="b@good.test",
+        dkim_domain="good.test",
+    )
+    assert "send.bad-mime" not in codes(findings)
+    # The walk went on past the zip: the next attachment was still linted.
+    assert "(.exe)" in by_code(findings, "send.blocked-attachment").message
+
+
 async def test_ordinary_and_broken_attachments_pass_quietly(ctx):
     assert not await attachment_findings(
         ctx,

@@ -28,11 +28,14 @@ from console.send.guard import SendGuard
 from console.send.microsoft_oauth import (
     APP_SMTP_SCOPE,
     MicrosoftCredentials,
+    _scrub,
     explain_token_error,
-    is_microsoft_file,
+    is_microsoft_document,
     load_microsoft_credentials,
     microsoft_token,
+    read_json,
 )
+from console.send.oauth import xoauth2_token
 from console.send.smtp import send_smtp
 
 LAB_AUTHORITY = f"https://{MS_LAB_HOST}"
@@ -54,7 +57,7 @@ def user(refresh_token: str = LAB_MS_REFRESH_TOKEN) -> MicrosoftCredentials:
 async def test_an_app_token_comes_over_verified_tls_and_sends_as_its_mailbox(
     ctx: ResolverContext, lab: Lab
 ) -> None:
-    token = await microsoft_token(ctx, app())
+    token = (await microsoft_token(ctx, app())).access_token
     assert lab.microsoft is not None
     assert token in lab.microsoft.tokens
     message = (
@@ -97,7 +100,10 @@ async def test_an_app_token_comes_over_verified_tls_and_sends_as_its_mailbox(
 
 
 async def test_a_users_refresh_token_gives_a_token_for_that_user(ctx: ResolverContext) -> None:
-    assert await microsoft_token(ctx, user())
+    answer = await microsoft_token(ctx, user())
+    assert answer.access_token
+    assert answer.refresh_token not in (None, LAB_MS_REFRESH_TOKEN)  # rotated
+    assert "lab-ms" not in repr(answer)
     with pytest.raises(MailscopeError) as expired:
         await microsoft_token(ctx, user("an-old-refresh-token"))
     assert "AADSTS70008" in str(expired.value)
@@ -164,7 +170,7 @@ async def test_a_silent_token_endpoint_times_out_with_one_line(lab: Lab, silent_
 
 
 def test_the_labs_credentials_file_is_an_app_with_its_secret() -> None:
-    assert is_microsoft_file(LAB_MS_CREDENTIALS)
+    assert is_microsoft_document(read_json(LAB_MS_CREDENTIALS))
     loaded = load_microsoft_credentials(LAB_MS_CREDENTIALS)
     assert loaded == app()
     assert loaded.form()["scope"] == APP_SMTP_SCOPE
@@ -192,6 +198,10 @@ def test_a_refresh_token_file_asks_for_smtp_send_offline(tmp_path: Path) -> None
         ('{"type": "microsoft", "tenant": "t", "client_id": "c"}', "client_secret"),
         ('{"type": "microsoft", "tenant": 5, "client_id": "c"}', "non-empty string"),
         (
+            '{"type": "microsoft", "tenant": "common", "client_id": "c", "client_secret": "s"}',
+            "tenant's ID or domain",
+        ),
+        (
             '{"type": "microsoft", "tenant": "t", "client_id": "c", "client_secret": "s", '
             '"authority": "http://login.example.test"}',
             "https://",
@@ -207,12 +217,50 @@ def test_bad_credentials_files_get_one_line(tmp_path: Path, content: str, said: 
     assert "\n" not in str(caught.value)
 
 
-def test_a_fifo_is_never_opened(tmp_path: Path) -> None:
+async def test_a_fifo_is_never_opened(ctx: ResolverContext, tmp_path: Path) -> None:
     fifo = tmp_path / "ms.json"
     os.mkfifo(fifo)
-    assert not is_microsoft_file(fifo)
     with pytest.raises(MailscopeError, match="not a regular file"):
         load_microsoft_credentials(fifo)
+    # Neither as a Microsoft file nor, after that, as a Google one (which used to block).
+    with pytest.raises(MailscopeError, match="not a regular file"):
+        await asyncio.wait_for(xoauth2_token(ctx, fifo), 10)
+
+
+async def test_a_users_file_keeps_the_rotated_refresh_token(
+    ctx: ResolverContext, tmp_path: Path
+) -> None:
+    path = tmp_path / "user.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "microsoft",
+                "authority": LAB_AUTHORITY,
+                "tenant": "good.test",
+                "client_id": LAB_MS_CLIENT_ID,
+                "refresh_token": LAB_MS_REFRESH_TOKEN,
+                "note": "kept",
+            }
+        )
+    )
+    assert await xoauth2_token(ctx, path)
+    saved = json.loads(path.read_text())
+    assert saved["refresh_token"] != LAB_MS_REFRESH_TOKEN
+    assert saved["note"] == "kept"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert await xoauth2_token(ctx, path)  # the rotated token works in its turn
+    assert json.loads(path.read_text())["refresh_token"] != saved["refresh_token"]
+
+
+def test_an_endpoint_that_echoes_the_secret_is_scrubbed() -> None:
+    body = json.dumps(
+        {"error": "invalid_client", "error_description": f"bad secret {LAB_MS_CLIENT_SECRET}"}
+    ).encode()
+    said = _scrub(explain_token_error(401, body), [LAB_MS_CLIENT_SECRET])
+    assert LAB_MS_CLIENT_SECRET not in said
+    assert "[redacted]" in said
+    # Nesting deep enough to exhaust the JSON parser's stack is "not a token answer".
+    assert "not a token answer" in explain_token_error(400, b"[" * 60_000)
 
 
 @given(st.binary(max_size=400), st.one_of(st.none(), st.integers(100, 599)))
@@ -221,5 +269,4 @@ def test_explaining_any_error_answer_never_raises_and_is_one_line(
 ) -> None:
     said = explain_token_error(status, body)
     assert said
-    assert "\n" not in said
-    assert "\r" not in said
+    assert said.isprintable()  # remote control characters and escapes shown literally
