@@ -265,6 +265,34 @@ class Prepared:
         return list(self.copies) or ["smtp"]
 
 
+def compose_from_form(
+    values: ComposeValues, paths: list[str], clock: Callable[[], datetime]
+) -> tuple[EmailMessage, dict[str, Copy], str | None]:
+    """The message, each path's copy and the DKIM d= from the form's values (blocking:
+    reads files and signs; the pane calls it in a thread).
+
+    Raises:
+        MailscopeError: an attachment or the key cannot be read, or a header cannot be
+            put in a message.
+    """
+    spec = TestMessage(
+        from_addr=values.from_addr,
+        to=values.to,
+        subject=values.subject,
+        text=values.text,
+        html=values.html,
+        list_unsubscribe_mailto=values.unsubscribe_mailto,
+        list_unsubscribe_https=values.unsubscribe_https,
+        one_click=values.one_click,
+        attachments=[read_attachment(path) for path in values.attachments],
+    )
+    dkim = None
+    if values.dkim_key:
+        dkim = dkim_key_for(values.from_addr, values.dkim_key, values.dkim_selector)
+    message, copies = build_copies(spec, paths, dkim=dkim, clock=clock)
+    return message, copies, dkim.domain if dkim else None
+
+
 def plan_for(
     profile: Profile | None, *, lab: bool, typed_password: str | None = None
 ) -> tuple[SendPlan | None, str | None]:
@@ -772,32 +800,29 @@ class SendPane(Pane):
             self._fill_form()
             self.call_later(self._show_findings)
 
-    def _prepare(self, values: ComposeValues) -> Prepared | None:
-        """Build (and DKIM-sign) the message from the form; say what is wrong if it cannot."""
+    def _form_problem(self, values: ComposeValues) -> bool:
+        """Say what the form lacks before anything is built; True when it lacks it."""
         _, envelope_from = email.utils.parseaddr(values.from_addr)
         if "@" not in envelope_from:
             notify_text(self, "Give a From address, e.g. postmaster@example.com.", title="From")
-            return None
+            return True
         if not values.to:
             notify_text(self, "Give a To address: a seed mailbox you own.", title="To")
-            return None
+            return True
+        return False
+
+    async def _prepare(self, values: ComposeValues) -> Prepared | None:
+        """Build (and DKIM-sign) the message from the form; say what is wrong if it cannot.
+
+        Reading attachments, base64 and signing run in a thread: a 30 MB file would
+        otherwise freeze the screen for seconds.
+        """
+        _, envelope_from = email.utils.parseaddr(values.from_addr)
         paths = ["smtp", "gmail-api"] if values.via == "both" else [values.via]
         try:
-            spec = TestMessage(
-                from_addr=values.from_addr,
-                to=values.to,
-                subject=values.subject,
-                text=values.text,
-                html=values.html,
-                list_unsubscribe_mailto=values.unsubscribe_mailto,
-                list_unsubscribe_https=values.unsubscribe_https,
-                one_click=values.one_click,
-                attachments=[read_attachment(path) for path in values.attachments],
+            message, copies, dkim_domain = await asyncio.to_thread(
+                compose_from_form, values, paths, self.session.clock
             )
-            dkim = None
-            if values.dkim_key:
-                dkim = dkim_key_for(values.from_addr, values.dkim_key, values.dkim_selector)
-            message, copies = build_copies(spec, paths, dkim=dkim, clock=self.session.clock)
         except MailscopeError as exc:
             notify_text(self, exc.msg or str(exc), title=exc.title, severity="error")
             return None
@@ -811,31 +836,34 @@ class SendPane(Pane):
             problem = GMAIL_API_OFF
         first = next(iter(copies.values())).data
         return Prepared(
-            message,
-            first,
-            envelope_from,
-            addresses,
-            dkim.domain if dkim else None,
-            plan,
-            problem,
-            copies,
+            message, first, envelope_from, addresses, dkim_domain, plan, problem, copies
         )
 
     def start_lint(self, *, confirm: bool = False) -> None:
         """Lint the form's message; with `confirm`, open the send dialog afterwards."""
-        prepared = self._prepare(self.query_one(ComposeForm).values())
-        if prepared is None:
+        values = self.query_one(ComposeForm).values()
+        if self._form_problem(values):
             return
         self._run += 1
         self.running = "lint"
         self.query_one("#send-lint-summary", Static).update(
-            Content.styled("Linting…", "$text-muted")
+            Content.styled("Preparing the message…", "$text-muted")
         )
         self.refresh_bindings()
-        self._worker = self._lint(self._run, prepared, confirm)
+        self._worker = self._lint(self._run, values, confirm)
 
     @work(exclusive=True, group="send", exit_on_error=False, name="send-lint")
-    async def _lint(self, run: int, prepared: Prepared, confirm: bool) -> None:
+    async def _lint(self, run: int, values: ComposeValues, confirm: bool) -> None:
+        prepared = await self._prepare(values)
+        if prepared is None:
+            if run == self._run:
+                self.running = None
+                self._show_lint_summary()
+                self.refresh_bindings()
+            return
+        self.query_one("#send-lint-summary", Static).update(
+            Content.styled("Linting…", "$text-muted")
+        )
         ctx = await self._resolver()
         findings = await self._linter()(
             ctx,

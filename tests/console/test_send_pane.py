@@ -236,3 +236,27 @@ async def test_a_profile_with_oauth_credentials_logs_in_with_a_microsoft_token(
         assert "lab-ms-" not in transcript
         assert LAB_MS_CLIENT_SECRET not in transcript
         assert own_guard.used == 1
+
+
+async def test_an_attachment_that_cannot_be_read_is_said_and_nothing_is_linted(
+    make_app, lab: Lab, own_guard, tmp_path
+) -> None:
+    app = make_app("good.test", demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await open_send(pilot)
+        pane.form.set_field("attach", str(tmp_path / "missing.pdf"))
+        await pilot.press("ctrl+g")
+        await settle(pilot, pane)
+        assert not isinstance(app.screen, ConfirmSendScreen)
+        assert pane.running is None
+        assert pane.findings is None
+        notes = [f"{n.title}: {n.message}" for n in app._notifications]
+        assert any("missing.pdf" in note and "No such file" in note for note in notes), notes
+        assert own_guard.used == 0
+        # A readable one is attached and linted (a blocked type, here).
+        (tmp_path / "tool.exe").write_bytes(b"MZ")
+        pane.form.set_field("attach", str(tmp_path / "tool.exe"))
+        await pilot.press("ctrl+l")
+        await settle(pilot, pane)
+        assert pane.findings is not None
+        assert "send.blocked-attachment" in [f.code for f in pane.findings]
