@@ -169,7 +169,7 @@ def profile_send_access(profile: Profile | None) -> SendAccess:
     """The profile's Gmail API credentials and readback mailbox, where it names them."""
     if profile is None:
         return SendAccess()
-    from console.send.command import GMAIL_READ_SCOPE, GMAIL_SEND_SCOPE
+    from console.send.oauth import GMAIL_READ_SCOPE, GMAIL_SEND_SCOPE
 
     path = profile.gmail_credentials
     readback = (profile.readback or "").strip()

@@ -40,11 +40,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
-GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
-GMAIL_READ_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
-"""The Gmail API scopes (console.send.gmail_api has them too; not imported here, so
-`mailscope send --help` does not load the Google client)."""
-
 DEFAULT_READBACK_WAIT = 20.0
 """Seconds readback keeps looking for a copy: a real provider may take that long."""
 
@@ -333,6 +328,7 @@ def _oauth_token(
 
 def _gmail_credentials(args: argparse.Namespace, lab: Lab | None, *, read: bool) -> Any:
     from console.postmaster.credentials import lab_credentials, load_credentials
+    from console.send.oauth import GMAIL_READ_SCOPE, GMAIL_SEND_SCOPE
 
     scopes = [GMAIL_SEND_SCOPE, *([GMAIL_READ_SCOPE] if read else [])]
     if args.credentials is not None:

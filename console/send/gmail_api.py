@@ -63,6 +63,7 @@ from console.google_http import (
 )
 from console.literal import printable
 from console.send.guard import SendGuard
+from console.send.oauth import GMAIL_READ_SCOPE, GMAIL_SEND_SCOPE
 from console.send.readback import Delivery, analyse_delivery
 from console.send.result import SendResult
 from console.send.smtp import message_id_of
@@ -94,8 +95,8 @@ live in console.google_http and stay importable from here."""
 GMAIL_ROOT = "https://gmail.googleapis.com/"
 """Google's root URL (used when no endpoint override is given)."""
 
-SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
-READONLY_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
+SEND_SCOPE = GMAIL_SEND_SCOPE
+READONLY_SCOPE = GMAIL_READ_SCOPE
 SEND_SCOPES: tuple[str, ...] = (SEND_SCOPE,)
 """What `load_credentials(..., scopes=SEND_SCOPES)` asks for to send."""
 READ_SCOPES: tuple[str, ...] = (READONLY_SCOPE,)

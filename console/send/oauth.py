@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 GMAIL_SMTP_SCOPE = "https://mail.google.com/"
 """The scope smtp.gmail.com wants of an XOAUTH2 token."""
+GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
+GMAIL_READ_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
+"""The Gmail API's scopes, here (a light module) so `mailscope send --help` and the
+pane can name them without loading the Google client."""
 
 TOKEN_TIMEOUT = 30.0
 
