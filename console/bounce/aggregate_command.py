@@ -20,10 +20,9 @@ readable ones are reported on stderr and do not change the status.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
@@ -83,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, common: bool = False) -> N
 
 def run(
     args: argparse.Namespace,
-    resolver_factory: ResolverFactory | None = None,
+    resolver_factory: ResolverFactory | None,
     *,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
@@ -94,9 +93,9 @@ def run(
     Args:
         args: parsed by a parser that `add_arguments` (and the resolver options) filled.
         resolver_factory: returns a context manager yielding the ResolverContext to ask
-            (cli.py: `lambda: _resolver_context(args, _load_config(args))`); called only
-            when DNS is needed. Default: the lab's with `--lab`, else `--nameserver`,
-            the profile's nameservers or the system resolver.
+            (cli.py: `lambda: _resolver_context(args, _load_config(args))`, which picks
+            the lab's, --nameserver's, the profile's or the system's); called only when
+            DNS is needed. None when there is no DNS to ask: then --no-rdns is required.
     Raises:
         MailscopeError: a usage error (the CLI prints it and exits 2).
     """
@@ -136,8 +135,11 @@ def run(
     org = simple_org_domain
     want_dns = not args.no_rdns or args.tree_walk
     if want_dns:
-        factory = resolver_factory or (lambda: _default_resolver(args))
-        with factory() as ctx:
+        if resolver_factory is None:
+            from console.errors import MailscopeError
+
+            raise MailscopeError("no resolver", "give --no-rdns (and no --tree-walk)")
+        with resolver_factory() as ctx:
             known, ptrs = asyncio.run(_ask_dns(ctx, loaded, args))
         if args.tree_walk:
             org = org_domain_lookup(known)
@@ -187,35 +189,6 @@ async def _ask_dns(
     finally:
         ctx.close()  # its socket belongs to this event loop
     return known, ptrs  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def _default_resolver(args: argparse.Namespace) -> Iterator[ResolverContext]:
-    """The lab's resolver with --lab; otherwise --nameserver, the profile's, the system's."""
-    from console.auth.resolver import DEFAULT_TIMEOUT, ResolverContext
-    from console.config import load_config
-    from console.errors import MailscopeError
-
-    config = load_config(getattr(args, "config", None))
-    timeout = getattr(args, "timeout", None) or config.timeout or DEFAULT_TIMEOUT
-    nameservers = list(getattr(args, "nameserver", None) or [])
-    if getattr(args, "lab", False):
-        if nameservers:
-            raise MailscopeError("--lab and --nameserver", "the lab brings its own nameserver")
-        from console.lab import Lab
-
-        with Lab() as lab:
-            yield lab.resolver(timeout=timeout)
-        return
-    nameservers = nameservers or list(config.profile_for(None).nameservers)
-    try:
-        ctx = ResolverContext.from_options(nameservers, timeout=timeout)
-    except ValueError as exc:
-        raise MailscopeError("bad --nameserver", str(exc)) from None
-    yield ctx
-
-
-# -- the human view ------------------------------------------------------------------------
 
 
 def _percent(part: int, whole: int) -> str:
