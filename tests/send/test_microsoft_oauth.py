@@ -36,6 +36,7 @@ from console.send.microsoft_oauth import (
     read_json,
 )
 from console.send.oauth import xoauth2_token
+from console.send.result import SendResult
 from console.send.smtp import send_smtp
 
 LAB_AUTHORITY = f"https://{MS_LAB_HOST}"
@@ -54,46 +55,39 @@ def user(refresh_token: str = LAB_MS_REFRESH_TOKEN) -> MicrosoftCredentials:
     )
 
 
+async def submit_as(ctx: ResolverContext, account: str, token: str) -> SendResult:
+    """One message to the lab's submission server, logged in as `account` by XOAUTH2."""
+    message = (
+        f"From: {account}\r\nTo: seed@good.test\r\nSubject: m365\r\n"
+        "Message-ID: <m365@good.test>\r\n\r\nhi\r\n"
+    ).encode()
+    return await send_smtp(
+        ctx,
+        message,
+        envelope_from=account,
+        recipients=["seed@good.test"],
+        host="smtp.good.test",
+        port=587,
+        security="starttls",
+        username=account,
+        oauth_token=token,
+        confirmed=True,
+        guard=SendGuard(),
+    )
+
+
 async def test_an_app_token_comes_over_verified_tls_and_sends_as_its_mailbox(
     ctx: ResolverContext, lab: Lab
 ) -> None:
     token = (await microsoft_token(ctx, app())).access_token
     assert lab.microsoft is not None
     assert token in lab.microsoft.tokens
-    message = (
-        b"From: demo@good.test\r\nTo: seed@good.test\r\nSubject: m365\r\n"
-        b"Message-ID: <m365@good.test>\r\n\r\nhi\r\n"
-    )
-    result = await send_smtp(
-        ctx,
-        message,
-        envelope_from=LAB_USER,
-        recipients=["seed@good.test"],
-        host="smtp.good.test",
-        port=587,
-        security="starttls",
-        username=LAB_USER,
-        oauth_token=token,
-        confirmed=True,
-        guard=SendGuard(),
-    )
+    result = await submit_as(ctx, LAB_USER, token)
     assert result.accepted, result.error
     assert "AUTH XOAUTH2 [credentials redacted]" in [line.text for line in result.transcript]
     assert token not in json.dumps(result.to_dict())
     # The app was given demo@ and seed@ only: another mailbox is refused, as in a tenant.
-    refused = await send_smtp(
-        ctx,
-        message,
-        envelope_from="ann@good.test",
-        recipients=["seed@good.test"],
-        host="smtp.good.test",
-        port=587,
-        security="starttls",
-        username="ann@good.test",
-        oauth_token=token,
-        confirmed=True,
-        guard=SendGuard(),
-    )
+    refused = await submit_as(ctx, "ann@good.test", token)
     assert not refused.accepted
     assert refused.reply is not None
     assert refused.reply.startswith("535 5.7.3")
