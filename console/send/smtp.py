@@ -767,8 +767,14 @@ async def _auth(
         "auth",
         seconds,
         refused=lambda reply: (
-            f"not sent: login as {username} with {mechanism} failed ({reply.code}); check the "
-            "user name and password (or app password)"
+            f"not sent: login as {username} with {mechanism} failed ({reply.code}); "
+            + (
+                "the token was refused for this account: the user must be the token's own "
+                "(Gmail), or a mailbox the app was given with SMTP AUTH enabled (Microsoft "
+                "365)"
+                if mechanism == "XOAUTH2"
+                else "check the user name and password (or app password)"
+            )
         ),
         failed=lambda exc: f"not sent: AUTH interrupted ({_describe_error(exc)})",
     )

@@ -91,6 +91,9 @@ async def test_an_app_token_comes_over_verified_tls_and_sends_as_its_mailbox(
     assert not refused.accepted
     assert refused.reply is not None
     assert refused.reply.startswith("535 5.7.3")
+    assert refused.error is not None
+    assert "a mailbox the app was given" in refused.error
+    assert "password" not in refused.error  # no password advice for a token login
 
 
 async def test_a_users_refresh_token_gives_a_token_for_that_user(ctx: ResolverContext) -> None:
