@@ -48,7 +48,17 @@ USER_SMTP_SCOPE = "https://outlook.office.com/SMTP.Send"
 
 TOKEN_LIFETIME = 3599.0
 
-_TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token$")
+_TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/(token|devicecode)$")
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@dataclass(slots=True)
+class DeviceCode:
+    """A pending device sign-in: the user signs in elsewhere while the app polls."""
+
+    user_code: str
+    polls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,10 @@ class MicrosoftIdentityEmulator:
 
     def __init__(self) -> None:
         self.tokens: dict[str, MsGrant] = {}
+        self.device_codes: dict[str, DeviceCode] = {}
+        self.approve_sign_ins = True
+        """The lab's pretend user approves a device sign-in at the second poll; False
+        declines it (as a user who clicks "No" does)."""
         self.refresh_tokens: set[str] = {LAB_MS_REFRESH_TOKEN}
         """Refresh tokens that still work: each use hands out a new one, as Microsoft
         does, and (within their lifetime) the old ones keep working too."""
@@ -110,8 +124,12 @@ class MicrosoftIdentityEmulator:
                 f"Application with identifier '{form.get('client_id', '')}' was not found "
                 f"in the directory '{tenant}'.",
             )
+        if path.endswith("/devicecode"):
+            return self._device_code(form)
         grant_type = form.get("grant_type")
         scopes = form.get("scope", "").split()
+        if grant_type == DEVICE_CODE_GRANT:
+            return self._poll(form.get("device_code", ""))
         if grant_type == "client_credentials":
             if shared:
                 return _error(
@@ -159,19 +177,60 @@ class MicrosoftIdentityEmulator:
                     f"The provided request must include a 'scope' input parameter: "
                     f"{USER_SMTP_SCOPE} was not asked for.",
                 )
-            rotated = "lab-ms-rt-" + secrets.token_urlsafe(24)
-            self.refresh_tokens.add(rotated)
-            return _token_answer(
-                self.issue("demo@good.test"),
-                f"{USER_SMTP_SCOPE} offline_access",
-                refresh_token=rotated,
-            )
+            return _signed_in_answer(self)
         return _error(
             400,
             "unsupported_grant_type",
             70003,
             f"The app requested an unsupported grant type '{grant_type}'.",
         )
+
+    def _device_code(self, form: dict[str, str]) -> tuple[int, str, bytes]:
+        if USER_SMTP_SCOPE not in form.get("scope", "").split():
+            return _error(400, "invalid_scope", 70011, "The scope SMTP.Send was not asked for.")
+        device_code = "lab-ms-dc-" + secrets.token_urlsafe(24)
+        user_code = secrets.token_hex(4).upper()
+        self.device_codes[device_code] = DeviceCode(user_code)
+        answer = {
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": f"https://{MS_LAB_HOST}/devicelogin",
+            "expires_in": 900,
+            "interval": 1,  # Microsoft says 5; the lab's user is quick
+            "message": f"To sign in, use a web browser to open the page https://{MS_LAB_HOST}"
+            f"/devicelogin and enter the code {user_code} to authenticate.",
+        }
+        return 200, "application/json; charset=utf-8", json.dumps(answer).encode()
+
+    def _poll(self, device_code: str) -> tuple[int, str, bytes]:
+        pending = self.device_codes.get(device_code)
+        if pending is None:
+            return _error(400, "expired_token", 70020, "The device code has expired.")
+        pending.polls += 1
+        if pending.polls < 2:
+            return _error(
+                400,
+                "authorization_pending",
+                70016,
+                "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+            )
+        del self.device_codes[device_code]
+        if not self.approve_sign_ins:
+            return _error(
+                400,
+                "authorization_declined",
+                70018,
+                "The user declined the sign-in request.",
+            )
+        return _signed_in_answer(self)
+
+
+def _signed_in_answer(emulator: MicrosoftIdentityEmulator) -> tuple[int, str, bytes]:
+    rotated = "lab-ms-rt-" + secrets.token_urlsafe(24)
+    emulator.refresh_tokens.add(rotated)
+    return _token_answer(
+        emulator.issue("demo@good.test"), f"{USER_SMTP_SCOPE} offline_access", refresh_token=rotated
+    )
 
 
 def _token_answer(

@@ -96,8 +96,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log in to SMTP with XOAUTH2 instead of a password, with a token from the "
         "--credentials file: Google's (Gmail and Workspace; scope https://mail.google.com/) "
-        'or a "type": "microsoft" file (Microsoft 365: an app\'s tenant, client_id and '
-        "client_secret, or a user's refresh_token)",
+        'or a "type": "microsoft" file (Microsoft 365: tenant and client_id, with an app\'s '
+        "client_secret, or a user's refresh_token; with neither, a user signs in once by "
+        "device code at a terminal and the file keeps the refresh token)",
     )
     parser.add_argument(
         "--password-env",
@@ -323,7 +324,19 @@ def _oauth_token(
 
     from console.send.oauth import xoauth2_token
 
-    return asyncio.run(xoauth2_token(ctx, credentials, delegate=delegate, lab=lab is not None))
+    def tell(text: str) -> None:
+        print(f"mailscope: {text}", file=sys.stderr, flush=True)
+
+    # A first Microsoft sign-in needs a person at a browser: offered at a terminal only.
+    return asyncio.run(
+        xoauth2_token(
+            ctx,
+            credentials,
+            delegate=delegate,
+            lab=lab is not None,
+            tell=tell if sys.stdin.isatty() else None,
+        )
+    )
 
 
 def _gmail_credentials(args: argparse.Namespace, lab: Lab | None, *, read: bool) -> Any:

@@ -19,8 +19,10 @@ AADSTS code and what to do; the secret and the tokens never appear in them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,8 @@ _AADSTS_ADVICE: dict[int, str] = {
     70011: "the scope was refused: the app needs the SMTP.Send (delegated) or "
     "SMTP.SendAsApp (application) permission",
     70008: "the refresh token has expired or was revoked: sign in again for a new one",
+    70018: "the sign-in was declined",
+    70020: "the sign-in code expired before anyone used it: start again",
     700082: "the refresh token has expired from inactivity: sign in again for a new one",
     50076: "the account needs multi-factor sign-in: sign in again interactively",
     65001: "the app has no consent for SMTP in this tenant: an admin must grant it",
@@ -93,6 +97,15 @@ class MicrosoftCredentials:
 
     def secrets(self) -> list[str]:
         return [value for value in (self.client_secret, self.refresh_token) if value]
+
+    @property
+    def needs_sign_in(self) -> bool:
+        """Neither an app secret nor a user's refresh token: a user must sign in."""
+        return self.client_secret is None and self.refresh_token is None
+
+    @property
+    def device_code_url(self) -> str:
+        return self.token_url.removesuffix("/token") + "/devicecode"
 
 
 def read_json(path: Path) -> Any:
@@ -141,11 +154,17 @@ def load_microsoft_credentials(path: Path | str, document: Any = None) -> Micros
     if tenant is None or client_id is None:
         raise MailscopeError(f"Cannot use {path}", "it needs tenant and client_id")
     secret, refresh = text("client_secret"), text("refresh_token")
-    if secret is None and refresh is None:
-        raise MailscopeError(
-            f"Cannot use {path}", "it needs client_secret (an app) or refresh_token (a user)"
+    # Neither: a user signs in once (device code) and the file keeps the refresh token.
+    if (
+        secret is not None
+        and refresh is None
+        and tenant.lower()
+        in (
+            "common",
+            "organizations",
+            "consumers",
         )
-    if refresh is None and tenant.lower() in ("common", "organizations", "consumers"):
+    ):
         # The client credentials grant needs the tenant itself (Microsoft refuses the
         # shared endpoints for app tokens).
         raise MailscopeError(
@@ -211,31 +230,20 @@ async def microsoft_token(
     Raises:
         MailscopeError: one line saying why there is no token (never the secret).
     """
-    from console.auth.https import fetch
-
-    secrets = credentials.secrets()
-    result = await fetch(
-        ctx,
-        credentials.token_url,
-        max_bytes=TOKEN_ANSWER_LIMIT,
-        timeout=timeout,
-        form=credentials.form(),
-    )
-    if not result.ok:
+    if credentials.needs_sign_in:
         raise MailscopeError(
             "No Microsoft token",
-            _scrub(result.error or "no answer from the token endpoint", secrets),
+            "the file has no refresh_token yet: run `mailscope send --xoauth2 --credentials "
+            "FILE` at a terminal once to sign in",
         )
-    if result.status != 200:
+    secrets = credentials.secrets()
+    status, document, body = await _post_json(
+        ctx, credentials.token_url, credentials.form(), secrets, timeout
+    )
+    if status != 200:
         raise MailscopeError(
-            "No Microsoft token", _scrub(explain_token_error(result.status, result.body), secrets)
+            "No Microsoft token", _scrub(explain_token_error(status, body), secrets)
         )
-    try:
-        document = json.loads(result.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        document = None
-    if not isinstance(document, dict):
-        document = {}
     token = document.get("access_token")
     if not isinstance(token, str) or not token or not token.isprintable() or " " in token:
         raise MailscopeError("No Microsoft token", "the token endpoint answered without a token")
@@ -247,3 +255,94 @@ async def microsoft_token(
     ):
         refresh = None
     return MicrosoftToken(token, refresh if credentials.refresh_token else None)
+
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SIGN_IN_LIMIT = 900.0
+"""Seconds a device sign-in may take at most (Microsoft's codes live 15 minutes)."""
+
+
+async def _post_json(
+    ctx: ResolverContext, url: str, form: dict[str, str], secrets: list[str], seconds: float
+) -> tuple[int, dict[str, Any], bytes]:
+    """POST a form to the identity platform: (status, the JSON object or {}, the body)."""
+    from console.auth.https import fetch
+
+    result = await fetch(ctx, url, max_bytes=TOKEN_ANSWER_LIMIT, timeout=seconds, form=form)
+    if not result.ok or result.status is None:
+        raise MailscopeError(
+            "No Microsoft token",
+            _scrub(result.error or "no answer from the token endpoint", secrets),
+        )
+    try:
+        document = json.loads(result.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        document = None
+    return result.status, document if isinstance(document, dict) else {}, result.body
+
+
+async def device_sign_in(
+    ctx: ResolverContext,
+    credentials: MicrosoftCredentials,
+    *,
+    tell: Callable[[str], None],
+    timeout: float = 30.0,  # noqa: ASYNC109 - per request; the sign-in has its own limit
+    limit: float = SIGN_IN_LIMIT,
+) -> MicrosoftToken:
+    """A user's sign-in by device code (RFC 8628): `tell` shows where to go and the code,
+    then the token endpoint is polled until the user has signed in, declined, or the
+    code expired. Returns the access token and the refresh token to keep.
+
+    Raises:
+        MailscopeError: one line; the sign-in was declined, expired or failed.
+    """
+    from console.literal import printable
+
+    status, answer, body = await _post_json(
+        ctx,
+        credentials.device_code_url,
+        {"client_id": credentials.client_id, "scope": USER_SMTP_SCOPES},
+        [],
+        timeout,
+    )
+    device_code = answer.get("device_code")
+    if status != 200 or not isinstance(device_code, str) or not device_code:
+        raise MailscopeError("No Microsoft sign-in", explain_token_error(status, body))
+    message = answer.get("message")
+    if not isinstance(message, str) or not message:
+        message = (
+            f"Open {answer.get('verification_uri')} and enter the code {answer.get('user_code')}."
+        )
+    tell(printable(" ".join(message.split())))
+    interval = answer.get("interval")
+    wait = float(interval) if isinstance(interval, int) and 0 < interval <= 60 else 5.0
+    expires = answer.get("expires_in")
+    deadline = min(limit, float(expires) if isinstance(expires, int) and expires > 0 else limit)
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + deadline
+    form = {
+        "grant_type": DEVICE_CODE_GRANT,
+        "client_id": credentials.client_id,
+        "device_code": device_code,
+    }
+    while loop.time() < ends:
+        await asyncio.sleep(min(wait, max(0.0, ends - loop.time())))
+        status, answer, body = await _post_json(
+            ctx, credentials.token_url, form, [device_code], timeout
+        )
+        if status == 200:
+            token = answer.get("access_token")
+            refresh = answer.get("refresh_token")
+            if not isinstance(token, str) or not token.isprintable() or " " in token:
+                raise MailscopeError("No Microsoft token", "the sign-in answered without a token")
+            return MicrosoftToken(token, refresh if isinstance(refresh, str) else None)
+        error = answer.get("error")
+        if error == "authorization_pending":
+            continue
+        if error == "slow_down":
+            wait += 5.0  # RFC 8628 3.5
+            continue
+        raise MailscopeError(
+            "No Microsoft sign-in", _scrub(explain_token_error(status, body), [device_code])
+        )
+    raise MailscopeError("No Microsoft sign-in", f"nobody signed in within {deadline:g} s")

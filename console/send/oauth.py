@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ async def xoauth2_token(
     *,
     delegate: str | None = None,
     lab: bool = False,
+    tell: Callable[[str], None] | None = None,
 ) -> str:
     """An access token for SMTP XOAUTH2.
 
@@ -47,16 +49,21 @@ async def xoauth2_token(
         credentials_file: the credentials file; None in the lab uses the lab's token.
         delegate: the Workspace user a Google service account acts as.
         lab: whether the lab is running (its fixed Google token stands in for a file).
+        tell: shows a person where to sign in; given, a Microsoft file without a refresh
+            token starts a device-code sign-in and keeps the refresh token it yields.
 
     Raises:
         MailscopeError: one line saying why there is no token; never a secret.
     """
-    from console.send.microsoft_oauth import microsoft_token
+    from console.send.microsoft_oauth import device_sign_in, microsoft_token
 
     if credentials_file is not None:
         microsoft = await asyncio.to_thread(_microsoft_file, credentials_file)
         if microsoft is not None:
-            answer = await microsoft_token(ctx, microsoft, timeout=TOKEN_TIMEOUT)
+            if microsoft.needs_sign_in and tell is not None:
+                answer = await device_sign_in(ctx, microsoft, tell=tell, timeout=TOKEN_TIMEOUT)
+            else:
+                answer = await microsoft_token(ctx, microsoft, timeout=TOKEN_TIMEOUT)
             if answer.refresh_token is not None:
                 await asyncio.to_thread(_save_refresh_token, credentials_file, answer.refresh_token)
             return answer.access_token

@@ -192,7 +192,6 @@ def test_a_refresh_token_file_asks_for_smtp_send_offline(tmp_path: Path) -> None
         ("not json", "not a JSON credentials file"),
         ('{"type": "service_account"}', '"type": "microsoft"'),
         ('{"type": "microsoft", "tenant": "t"}', "tenant and client_id"),
-        ('{"type": "microsoft", "tenant": "t", "client_id": "c"}', "client_secret"),
         ('{"type": "microsoft", "tenant": 5, "client_id": "c"}', "non-empty string"),
         (
             '{"type": "microsoft", "tenant": "common", "client_id": "c", "client_secret": "s"}',
@@ -267,3 +266,57 @@ def test_explaining_any_error_answer_never_raises_and_is_one_line(
     said = explain_token_error(status, body)
     assert said
     assert said.isprintable()  # remote control characters and escapes shown literally
+
+
+# -- a user's first sign-in (device code) ---------------------------------------------------
+
+
+def public_client_file(tmp_path: Path) -> Path:
+    path = tmp_path / "me.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "microsoft",
+                "authority": LAB_AUTHORITY,
+                "tenant": "good.test",
+                "client_id": LAB_MS_CLIENT_ID,
+            }
+        )
+    )
+    return path
+
+
+async def test_a_first_sign_in_shows_the_code_and_keeps_the_refresh_token(
+    ctx: ResolverContext, lab: Lab, tmp_path: Path
+) -> None:
+    path = public_client_file(tmp_path)
+    told: list[str] = []
+    token = await xoauth2_token(ctx, path, tell=told.append)
+    assert lab.microsoft is not None
+    assert lab.microsoft.token_user(LAB_USER, token)
+    (said,) = told
+    assert f"https://{MS_LAB_HOST}/devicelogin" in said
+    assert "enter the code" in said
+    saved = json.loads(path.read_text())
+    assert saved["refresh_token"] in lab.microsoft.refresh_tokens
+    assert path.stat().st_mode & 0o777 == 0o600
+    # From now on the file refreshes without anyone signing in.
+    assert await xoauth2_token(ctx, path)
+
+
+async def test_a_declined_sign_in_and_a_file_without_a_terminal_say_so(
+    ctx: ResolverContext, lab: Lab, tmp_path: Path
+) -> None:
+    path = public_client_file(tmp_path)
+    with pytest.raises(MailscopeError, match="at a terminal once to sign in"):
+        await xoauth2_token(ctx, path)  # nobody to tell: no sign-in is started
+    assert lab.microsoft is not None
+    lab.microsoft.approve_sign_ins = False
+    try:
+        with pytest.raises(MailscopeError) as declined:
+            await xoauth2_token(ctx, path, tell=lambda _: None)
+    finally:
+        lab.microsoft.approve_sign_ins = True
+    assert "AADSTS70018" in str(declined.value)
+    assert "declined" in str(declined.value)
+    assert "refresh_token" not in json.loads(path.read_text())
