@@ -77,8 +77,10 @@ class MicrosoftIdentityEmulator:
         self.tokens: dict[str, MsGrant] = {}
         self.device_codes: dict[str, DeviceCode] = {}
         self.approve_sign_ins = True
-        """The lab's pretend user approves a device sign-in at the second poll; False
-        declines it (as a user who clicks "No" does)."""
+        """The lab's pretend user approves a device sign-in; False declines it (as a user
+        who clicks "No" does)."""
+        self.polls_before_answer = 2
+        """The poll at which the pretend user has answered (before it: pending)."""
         self.refresh_tokens: set[str] = {LAB_MS_REFRESH_TOKEN}
         """Refresh tokens that still work: each use hands out a new one, as Microsoft
         does, and (within their lifetime) the old ones keep working too."""
@@ -207,7 +209,7 @@ class MicrosoftIdentityEmulator:
         if pending is None:
             return _error(400, "expired_token", 70020, "The device code has expired.")
         pending.polls += 1
-        if pending.polls < 2:
+        if pending.polls < self.polls_before_answer:
             return _error(
                 400,
                 "authorization_pending",

@@ -414,6 +414,66 @@ def lint_summary(findings: list[Finding]) -> Content:
     return Content.assemble(*parts)
 
 
+class SignInScreen(ModalScreen[None]):
+    """A Microsoft device sign-in in progress: where to go and the code, until the user
+    has signed in elsewhere (the screen then closes) or cancels (the send with it)."""
+
+    DEFAULT_CSS = """
+    SignInScreen {
+        align: center middle;
+    }
+    #send-sign-in-box {
+        width: 72;
+        max-width: 100%;
+        height: auto;
+        border: thick $accent;
+        background: $surface;
+        padding: 0 2;
+    }
+    #send-sign-in-title, #send-sign-in-text {
+        margin-bottom: 1;
+    }
+    #send-sign-in-title {
+        text-style: bold;
+    }
+    #send-sign-in-buttons {
+        height: auto;
+        align-horizontal: right;
+        margin: 1 0;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="send.sign-in-cancel", tooltip="Stop waiting"),
+    ]
+
+    def __init__(self, instructions: str, on_cancel: Callable[[], None]) -> None:
+        super().__init__()
+        self._instructions = instructions
+        self._on_cancel = on_cancel
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="send-sign-in-box"):
+            yield Static("Sign in to Microsoft 365 once", id="send-sign-in-title")
+            # The identity platform's words, shown literally.
+            yield Static(literal(self._instructions), id="send-sign-in-text")
+            yield Static(
+                Content.styled(
+                    "Waiting for the sign-in; the refresh token is then kept in the "
+                    "credentials file and this is not asked again.",
+                    "$text-muted",
+                )
+            )
+            with Horizontal(id="send-sign-in-buttons"):
+                yield Button("Cancel", id="send-sign-in-cancel")
+        yield Footer()
+
+    @on(Button.Pressed, "#send-sign-in-cancel")
+    def action_cancel(self) -> None:
+        self._on_cancel()
+        self.dismiss(None)
+
+
 class ConfirmSendScreen(ModalScreen[bool]):
     """Send or not: names the recipient, server, port, security and user. Cancel is default."""
 
@@ -885,12 +945,8 @@ class SendPane(Pane):
             login: dict[str, str | None] = {"password": plan.password}
             try:
                 if plan.oauth_credentials is not None:
-                    from console.send.oauth import xoauth2_token
-
                     try:
-                        token = await xoauth2_token(
-                            ctx, plan.oauth_credentials, delegate=plan.username
-                        )
+                        token = await self._xoauth2_token(ctx, plan)
                     except MailscopeError as exc:
                         return SendResult(via="smtp", error=f"not sent: {exc}")
                     login = {"oauth_token": token}
@@ -1109,6 +1165,28 @@ class SendPane(Pane):
                 title=f"{what} failed",
                 severity="error",
             )
+
+    async def _xoauth2_token(self, ctx: ResolverContext, plan: SendPlan) -> str:
+        """The XOAUTH2 token for `plan`; a first Microsoft sign-in shows its code in a
+        dialog while the identity platform is polled (Cancel stops the send)."""
+        from console.send.oauth import xoauth2_token
+
+        shown: list[SignInScreen] = []
+
+        def tell(instructions: str) -> None:
+            screen = SignInScreen(instructions, lambda: self.workers.cancel_group(self, "send"))
+            shown.append(screen)
+            self.app.push_screen(screen)
+
+        assert plan.oauth_credentials is not None
+        try:
+            return await xoauth2_token(
+                ctx, plan.oauth_credentials, delegate=plan.username, tell=tell
+            )
+        finally:
+            for screen in shown:
+                if screen.is_attached and self.app.screen is screen:
+                    screen.dismiss(None)
 
     def _stopped(self, what: str) -> None:
         sending = self.running == "send"

@@ -13,9 +13,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from console.config import Config
 from console.lab import Lab
 from console.lab.smtp import LabHandler
-from console.panes.send import ConfirmSendScreen, SendPane
+from console.panes.send import ConfirmSendScreen, SendPane, SignInScreen
 from console.send.guard import SendGuard
 from widgets.readback_view import ReadbackView
 from widgets.send_result import SendResultView
@@ -260,3 +261,90 @@ async def test_an_attachment_that_cannot_be_read_is_said_and_nothing_is_linted(
         await settle(pilot, pane)
         assert pane.findings is not None
         assert "send.blocked-attachment" in [f.code for f in pane.findings]
+
+
+def public_client_profile(path) -> Config:
+    import json as json_
+
+    from console.config import Config, Profile, SubmissionServer
+    from console.lab.microsoft_identity import LAB_MS_CLIENT_ID, MS_LAB_HOST
+
+    path.write_text(
+        json_.dumps(
+            {
+                "type": "microsoft",
+                "authority": f"https://{MS_LAB_HOST}",
+                "tenant": "good.test",
+                "client_id": LAB_MS_CLIENT_ID,
+            }
+        )
+    )
+    profile = Profile(
+        name="me",
+        domain="good.test",
+        submission=SubmissionServer(
+            "smtp.good.test", 587, "demo@good.test", oauth_credentials=path
+        ),
+    )
+    return Config(profiles={"me": profile}, default_profile="me")
+
+
+async def confirm_send(pilot: Pilot, pane: SendPane) -> None:
+    pane.form.set_field("to", "seed@good.test")
+    await pilot.press("ctrl+g")
+    await settle(pilot, pane)
+    assert isinstance(pilot.app.screen, ConfirmSendScreen)
+    await pilot.click("#send-confirm-send")
+    await pilot.pause()
+
+
+async def test_a_first_microsoft_sign_in_shows_the_code_then_sends(
+    make_app, lab: Lab, own_guard, tmp_path
+) -> None:
+    import json as json_
+
+    path = tmp_path / "me.json"
+    app = make_app("good.test", config=public_client_profile(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await open_send(pilot)
+        await confirm_send(pilot, pane)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not isinstance(app.screen, SignInScreen):
+            assert loop.time() < deadline, "no sign-in dialog"
+            await pilot.pause(0.05)
+        text = str(app.screen.query_one("#send-sign-in-text", Static).render())
+        assert "devicelogin" in text
+        assert "enter the code" in text
+        await settle(pilot, pane)  # the lab's user approves at the second poll
+        assert not isinstance(app.screen, SignInScreen)
+        result = pane.result
+        assert result is not None
+        assert result.accepted, result.error
+        assert "refresh_token" in json_.loads(path.read_text())
+
+
+async def test_cancelling_the_sign_in_sends_nothing(
+    make_app, lab: Lab, own_guard, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "me.json"
+    assert lab.microsoft is not None
+    # The pretend user never gets round to it: only the Cancel can end this sign-in.
+    monkeypatch.setattr(lab.microsoft, "polls_before_answer", 10_000)
+    app = make_app("good.test", config=public_client_profile(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await open_send(pilot)
+        before = received_count(lab)
+        await confirm_send(pilot, pane)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not isinstance(app.screen, SignInScreen):
+            assert loop.time() < deadline, "no sign-in dialog"
+            await pilot.pause(0.05)
+        await pilot.press("escape")
+        await settle(pilot, pane)
+        assert not isinstance(app.screen, SignInScreen)
+        assert own_guard.used == 0
+        assert received_count(lab) == before
+        assert "refresh_token" not in path.read_text()
+        assert pane.result is None  # cancelled, not refused
