@@ -208,7 +208,7 @@ def short_resolver_label(label: str) -> str:
 def known_binding_ids() -> set[str]:
     """Every binding id of the console's screens and panes (what `keymap` may name)."""
     from console.panes.bounces import CsvExportScreen, OriginalMessageScreen, PasteScreen
-    from console.panes.send import ConfirmSendScreen
+    from console.panes.send import ConfirmSendScreen, SignInScreen
 
     classes: list[type] = [
         MailscopeApp,
@@ -217,6 +217,7 @@ def known_binding_ids() -> set[str]:
         DomainPickerScreen,
         ExportScreen,
         ConfirmSendScreen,
+        SignInScreen,
         PasteScreen,
         CsvExportScreen,
         OriginalMessageScreen,
