@@ -143,6 +143,16 @@ class Lookup:
         the order of txt_strings(), so the two lists pair up."""
         return [b"".join(strings).decode("utf-8", "replace") for strings in self.txt_strings()]
 
+    def mx_hosts(self) -> list[str]:
+        """The MX host names, most preferred first (ties by name), without a null MX's
+        root. Sorted: an RRset comes in any order, and SPF's `mx` keeps only the first
+        ten, which must be the same ten on every run."""
+        records = sorted(
+            (r for r in self.records if hasattr(r, "exchange") and len(r.exchange.labels) > 1),
+            key=lambda r: (r.preference, r.exchange.to_text().lower()),
+        )
+        return [r.exchange.to_text(omit_final_dot=True).lower() for r in records]
+
     def addresses(self) -> list[str]:
         return [record.address for record in self.records if hasattr(record, "address")]
 

@@ -1034,11 +1034,7 @@ async def _resolve_addresses(
         if mx.is_void:
             part.void_terms.append({"term": mechanism.text, "domain": domain})
             return
-        hosts = [
-            record.exchange.to_text(omit_final_dot=True).lower()
-            for record in mx.records
-            if hasattr(record, "exchange") and len(record.exchange.labels) > 1
-        ]
+        hosts = mx.mx_hosts()
         if len(hosts) > MX_LIMIT:
             part.findings.append(
                 _finding(

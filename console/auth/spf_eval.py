@@ -401,11 +401,7 @@ async def _matches(run: _Run, mechanism: Mechanism, domain: str) -> tuple[bool, 
                 f"{mechanism.text!r} in the SPF record of {domain}: {target} has "
                 f"{len(lookup.records)} MX records, more than {MX_LIMIT} (RFC 7208 4.6.4)",
             )
-        hosts = [
-            record.exchange.to_text(omit_final_dot=True)
-            for record in lookup.records
-            if hasattr(record, "exchange") and len(record.exchange.labels) > 1
-        ]
+        hosts = lookup.mx_hosts()
         return await _match_addresses(run, mechanism, domain, hosts, count_void=False), []
     if name == "exists":
         lookup = await run.ctx.query(target, "A")  # always A, even for IPv6 (RFC 7208 5.7)

@@ -150,7 +150,7 @@ async def test_dns_failures_are_errors_not_missing_ptrs(lab: Lab) -> None:
 
 
 async def test_summary_leaves_failed_lookups_out_of_the_count(lab: Lab) -> None:
-    ctx = lab.resolver(timeout=0.5, retries=0)
+    ctx = lab.resolver(timeout=1.5, retries=0)
     result = await check_fcrdns(ctx, "nullmx.test", AuditOptions(ips=("192.0.2.10", "192.0.2.70")))
     assert result.summary == "1 address(es), all forward-confirmed; 1 could not be checked"
     failed = await check_fcrdns(ctx, "nullmx.test", AuditOptions(ips=("192.0.2.99", "192.0.2.70")))

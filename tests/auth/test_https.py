@@ -116,7 +116,7 @@ async def test_silent_server_times_out(ctx: ResolverContext, lab: Lab) -> None:
     assert result.error_kind is FetchErrorKind.TIMEOUT
     assert "within 0.5 s" in (result.error or "")
     assert result.address == f"127.0.0.1:{lab.ports[443]}"
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # the silent server holds for 120 s
 
 
 async def test_silent_dns_times_out_inside_the_same_deadline(lab: Lab) -> None:
@@ -125,7 +125,7 @@ async def test_silent_dns_times_out_inside_the_same_deadline(lab: Lab) -> None:
     result = await fetch(ctx, "https://www.silent.test/", max_bytes=1024, timeout=0.5)
     assert result.error_kind is FetchErrorKind.TIMEOUT
     assert "could not resolve www.silent.test" in (result.error or "")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 4  # under the resolver's own 5 s
 
 
 async def test_missing_host_and_dns_failure_differ(ctx: ResolverContext) -> None:
@@ -231,7 +231,7 @@ async def test_custom_sites_and_a_quick_stop_with_a_silent_client() -> None:
         await asyncio.sleep(0.1)
         started = time.monotonic()
         await server.stop()
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 1.5  # stop() would wait 2 s for a polite close
         silent.close()
     finally:
         await server.stop()

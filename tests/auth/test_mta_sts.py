@@ -127,7 +127,7 @@ async def test_policy_over_64_kb_is_unavailable(ctx: ResolverContext) -> None:
 
 
 async def test_silent_policy_host_fails_after_the_timeout(lab: Lab) -> None:
-    ctx = lab.resolver(timeout=0.5, retries=0)
+    ctx = lab.resolver(timeout=1.5, retries=0)
     result = await check_mta_sts(ctx, "mtasts-silent.test", OPTIONS)
     assert codes(result) == {"mta-sts.policy-unavailable": Status.FAIL}
     assert "no complete response" in result.data["fetch_error"]

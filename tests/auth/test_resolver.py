@@ -9,7 +9,7 @@ import socket
 import dns.message
 import dns.rdtypes.ANY.TXT
 from dns.rdataclass import IN
-from dns.rdatatype import TXT
+from dns.rdatatype import MX, TXT
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -86,3 +86,18 @@ def test_txt_records_read_the_same_in_any_answer_order(
     # texts() pairs with txt_strings(): callers zip them to find a record's strings.
     for strings, text in zip(first.txt_strings(), first.texts(), strict=True):
         assert text == b"".join(strings).decode("utf-8", "replace")
+
+
+@given(st.permutations(range(12)))
+def test_mx_hosts_are_most_preferred_first_whatever_the_answer_order(order: list[int]) -> None:
+    import dns.name
+    import dns.rdtypes.ANY.MX
+
+    records = [
+        dns.rdtypes.ANY.MX.MX(IN, MX, 10 + n // 2, dns.name.from_text(f"m{n}.good.test"))
+        for n in range(11)
+    ]
+    records.append(dns.rdtypes.ANY.MX.MX(IN, MX, 0, dns.name.root))  # a null MX is no host
+    shuffled = tuple(records[i] for i in order)
+    hosts = Lookup("good.test", "MX", Outcome.ANSWER, records=shuffled).mx_hosts()
+    assert hosts == [f"m{n}.good.test" for n in range(11)]

@@ -218,7 +218,7 @@ async def test_dns_failure_is_an_error_not_missing(lab: Lab, domain: str) -> Non
     ctx = lab.resolver(timeout=0.5, retries=0)
     started = time.monotonic()
     result = await audit(ctx, domain)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # bounded (a loaded machine may be slow)
     assert result.status is Status.ERROR
     assert codes(result) == ["spf.dns-error"]
     assert domain in result.findings[0].message
@@ -476,3 +476,19 @@ async def test_the_tree_is_walked_concurrently(ctx: ResolverContext) -> None:
     # Fourteen look-ups, but the longest chain of dependent questions is three deep:
     # TXT -> include TXT -> nested include TXT (or MX -> host address).
     assert ctx.stats.max_depth == 3
+
+
+async def test_an_mx_over_the_limit_keeps_the_ten_most_preferred_on_every_run(
+    lab: Lab,
+) -> None:
+    # The server shuffles the 11 MX records on every answer: the networks must not follow.
+    seen = set()
+    for _ in range(8):
+        ctx = lab.resolver(timeout=2.0)
+        try:
+            result = await audit(ctx, f"mxmany.{AUDIT}")
+        finally:
+            ctx.close()
+        seen.add(tuple(result.data["networks"]))
+    # host.spf-audit.test (preference 10) has the addresses; m10 (20) is the one left out.
+    assert seen == {("192.0.2.5/32", "2001:db8::5/128")}

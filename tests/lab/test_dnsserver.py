@@ -96,7 +96,7 @@ async def test_silent_names_time_out_and_servfail_names_fail(lab: Lab) -> None:
     )
     assert silent.outcome is Outcome.ERROR
     assert "within" in (silent.error or "")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # bounded (a loaded machine may be slow)
     assert failing.outcome is Outcome.ERROR
     assert failing.error is not None
     assert failing.error.startswith("SERVFAIL from 127.0.0.1:")

@@ -121,7 +121,7 @@ async def test_mx_targets_cover_every_mx_host_and_expect_port_25(
 
 
 async def test_mx_targets_report_null_mx_and_dns_failure(lab: Lab) -> None:
-    ctx = lab.resolver(timeout=0.5, retries=0)
+    ctx = lab.resolver(timeout=1.5, retries=0)
     null = await mx_targets(ctx, "nullmx.test")
     assert null.targets == []
     assert [(f.code, f.severity) for f in null.findings] == [("ports.null-mx", Status.SKIP)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,9 +22,13 @@ def emulator(lab: Lab) -> PostmasterEmulator:
 
 
 @pytest.fixture
-def today() -> dt.date:
-    """The emulator's today (its history ends two days before)."""
-    return dt.datetime.now(dt.UTC).date()
+def today(emulator: PostmasterEmulator) -> Iterator[dt.date]:
+    """The emulator's today (its history ends two days before), pinned for the test: a
+    run across midnight UTC must not see the history move under it."""
+    pinned = dt.datetime.now(dt.UTC).date()
+    before, emulator.today = emulator.today, lambda: pinned
+    yield pinned
+    emulator.today = before
 
 
 @pytest.fixture
