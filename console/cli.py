@@ -266,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--auth-user", metavar="U", help="test AUTH as U after TLS (password: --password-env)"
     )
     probe.add_argument(
+        "--helo",
+        metavar="NAME",
+        help="the EHLO name to greet with (default mailscope.invalid; strict servers may "
+        "want this host's real name)",
+    )
+    probe.add_argument(
         "--password-env",
         default="MAILSCOPE_SMTP_PASSWORD",
         metavar="VAR",
@@ -562,9 +568,9 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     import asyncio
     import os
 
-    from console.auth.records import normalize_domain
+    from console.auth.records import InvalidDomain, normalize_domain
     from console.errors import MailscopeError
-    from console.ports.probe import AuthTest
+    from console.ports.probe import LOCAL_HOSTNAME, AuthTest
     from console.ports.render import print_json_lines, print_report
     from console.ports.runner import ProbeRequest, exit_status, run_probe
     from console.ports.targets import DEFAULT_PORTS, parse_ports, submission_ports
@@ -596,6 +602,12 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         if not password:
             raise MailscopeError("no password", f"set {args.password_env} for --auth-user")
         auth = AuthTest(args.auth_user, password)
+    helo = config.profile_for(None).helo or LOCAL_HOSTNAME
+    if args.helo:
+        try:
+            helo = normalize_domain(args.helo)
+        except InvalidDomain as exc:
+            raise MailscopeError("bad --helo", str(exc)) from None
     request = ProbeRequest(hosts=hosts, mx_domain=mx, ports=ports, explicit_ports=explicit)
     with _resolver_context(args, config) as ctx:
         report = asyncio.run(
@@ -606,6 +618,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
                 cafile=cafile,
                 relay_test=args.relay_test,
                 auth_test=auth,
+                helo=helo,
             )
         )
     if args.json:

@@ -20,6 +20,7 @@ nameservers = ["192.0.2.53"]
 postmaster_credentials = "~/.config/mailscope/postmaster.json"
 gmail_credentials = "~/.config/mailscope/gmail.json"
 readback = "imaps://seed@imap.example.com"   # or "gmail"; IMAP password: $MAILSCOPE_IMAP_PASSWORD
+helo = "mail.example.com"       # the EHLO name of probes and test sends (strict servers)
 
 [profiles.work.submission]
 host = "smtp.example.com"
@@ -104,6 +105,8 @@ class Profile:
     """google-auth JSON for sending through the Gmail API."""
     readback: str | None = None
     """Where test sends are read back: `imaps://USER@HOST[:PORT]`, `imap://...` or `gmail`."""
+    helo: str = ""
+    """The name probes and test sends greet with (EHLO); empty: mailscope.invalid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +243,7 @@ _PROFILE_KEYS = (
     "postmaster_credentials",
     "gmail_credentials",
     "readback",
+    "helo",
 )
 _SUBMISSION_KEYS = ("host", "port", "username", "password_env", "oauth_credentials")
 
@@ -326,7 +330,27 @@ def _profile(name: str, body: Mapping[str, Any], where: _Where, section: str) ->
         postmaster_credentials=_path(body, "postmaster_credentials", where, section),
         gmail_credentials=_path(body, "gmail_credentials", where, section),
         readback=_optional_str(body, "readback", where, section),
+        helo=_helo(body, where, section),
     )
+
+
+def _helo(body: Mapping[str, Any], where: _Where, section: str) -> str:
+    value = (_optional_str(body, "helo", where, section) or "").strip().rstrip(".").lower()
+    labels = value.split(".")
+    if value and (
+        len(labels) < 2
+        or len(value) > 253
+        or not all(
+            0 < len(label) < 64
+            and label.replace("-", "").isalnum()
+            and label.isascii()
+            and not label.startswith("-")
+            and not label.endswith("-")
+            for label in labels
+        )
+    ):
+        raise where.error(f"{section}.helo", "must be this host's name, e.g. mail.example.com")
+    return value
 
 
 def _submission(body: Any, where: _Where, section: str) -> SubmissionServer:

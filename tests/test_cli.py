@@ -558,3 +558,15 @@ def test_a_profile_with_oauth_credentials_logs_in_with_xoauth2_without_the_flag(
     assert lab.microsoft is not None
     assert plan.oauth_token in lab.microsoft.tokens
     assert plan.oauth_token not in repr(plan)
+
+
+def test_probe_greets_with_the_helo_name_given_and_refuses_a_bad_one(capsys) -> None:
+    base = ("probe", "--lab", "smtp.good.test", "--ports", "587")
+    code, out, _ = run(capsys, *base, "--helo", "mail.example.test", "--json")
+    (probe,) = [json.loads(line) for line in out.splitlines() if '"transcript"' in line]
+    sent = [line["text"] for line in probe["transcript"] if line["direction"] == "C"]
+    assert sent.count("EHLO mail.example.test") == 2  # before and after STARTTLS
+    assert code == 0
+    code, out, err = run(capsys, *base, "--helo", "bad name")
+    assert (code, out) == (2, "")
+    assert "bad --helo" in err

@@ -409,6 +409,8 @@ class PortsPane(Pane):
             self.post_message(self.ProbeDone(run, probe))
 
         # The CA file defaults to the service map's (the lab's CA in demo mode).
+        # The profile's greeting name, when it sets one (strict servers want a real host).
+        helo = {"helo": self.profile.helo} if self.profile and self.profile.helo else {}
         report = await self._prober()(
             ctx,
             targets,
@@ -416,6 +418,7 @@ class PortsPane(Pane):
             on_probe=arrived,
             label=what,
             findings=findings,
+            **helo,
         )
         self.post_message(self.ProbesDone(run, report))
 

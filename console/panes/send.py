@@ -963,6 +963,7 @@ class SendPane(Pane):
                     confirmed=True,  # the dialog was confirmed: the only way here
                     guard=self._guard(),
                     **login,
+                    **({"helo": self.profile.helo} if self.profile and self.profile.helo else {}),
                 )
             finally:
                 plan.password = None  # never kept past the send

@@ -115,6 +115,8 @@ class ProbeOptions:
     slow_greeting: float = SLOW_GREETING_S
     sts: Callable[[str], Awaitable[StsView | None]] | None = None
     """Returns the MTA-STS view of an MX domain (the runner caches one fetch per domain)."""
+    helo: str = LOCAL_HOSTNAME
+    """The name to greet with: strict servers refuse a name that is not a real host."""
 
 
 # -- parsers (pure, property-tested) ------------------------------------------------------
@@ -465,7 +467,7 @@ async def _converse(
         use_tls=implicit,
         start_tls=False,
         tls_context=_tls_context(),
-        local_hostname=LOCAL_HOSTNAME,
+        local_hostname=opts.helo,
     )
     try:
         await _session(smtp, target, opts, rec)

@@ -27,7 +27,14 @@ from console.auth.mta_sts import (
 from console.auth.resolver import ResolverContext
 from console.model import Finding, Status
 from console.ports.model import PortProbe, PortState, ProbeReport, Role
-from console.ports.probe import SLOW_GREETING_S, AuthTest, ProbeOptions, StsView, probe_port
+from console.ports.probe import (
+    LOCAL_HOSTNAME,
+    SLOW_GREETING_S,
+    AuthTest,
+    ProbeOptions,
+    StsView,
+    probe_port,
+)
 from console.ports.targets import (
     DEFAULT_PORTS,
     PortSpec,
@@ -55,6 +62,7 @@ async def probe_targets(
     slow_greeting: float = SLOW_GREETING_S,
     label: str | None = None,
     findings: Iterable[Finding] = (),
+    helo: str = LOCAL_HOSTNAME,
 ) -> ProbeReport:
     """Probe every target concurrently and add the run-level findings.
 
@@ -96,6 +104,7 @@ async def probe_targets(
         auth_test=auth_test,
         slow_greeting=slow_greeting,
         sts=sts,
+        helo=helo,
     )
     limit = asyncio.Semaphore(max(1, concurrency))
 
@@ -215,6 +224,7 @@ async def run_probe(
     cafile: str | None = None,
     relay_test: bool = False,
     auth_test: AuthTest | None = None,
+    helo: str = LOCAL_HOSTNAME,
 ) -> ProbeReport:
     """Resolve the request's targets (hosts and MX hosts at once) and probe them all.
 
@@ -247,6 +257,7 @@ async def run_probe(
         auth_test=auth_test,
         label=", ".join(label_parts),
         findings=findings,
+        helo=helo,
     )
 
 

@@ -302,7 +302,7 @@ def _smtp_plan(
         password = password_from_env(password_env) or lab_password or prompt_password(user)
         if not password:
             raise MailscopeError("no password", f"set {password_env} for --user {user}")
-    helo = None
+    helo = config.profile_for(None).helo or None
     if args.helo:
         from console.auth.records import InvalidDomain, normalize_domain
 

@@ -167,3 +167,11 @@ def test_a_submission_may_log_in_with_an_oauth_credentials_file(tmp_path: Path) 
     submission = load_config(_write(tmp_path, text)).profiles["m365"].submission
     assert submission is not None
     assert submission.oauth_credentials == Path("~/m365-app.json").expanduser()
+
+
+def test_helo_must_be_a_host_name(tmp_path: Path) -> None:
+    good = load_config(_write(tmp_path, '[profiles.a]\nhelo = "Mail.Example.com."\n'))
+    assert good.profiles["a"].helo == "mail.example.com"
+    for bad in ("localhost", "bad name.example.com", "-x.example.com", "é.example.com"):
+        with pytest.raises(ConfigError, match="helo"):
+            load_config(_write(tmp_path, f'[profiles.a]\nhelo = "{bad}"\n'))

@@ -388,3 +388,26 @@ async def test_blocked_outbound_port_25_is_said_once_for_the_run(
         await pilot.pause()
         assert app.clipboard == pane.report.findings[0].fix
         assert "1 about the run" in _shown_text(app.screen.query_one("#ports-progress"))
+
+
+async def test_the_profiles_helo_name_is_the_greeting(make_app):
+    config = Config(
+        profiles={
+            "lab": Profile(
+                "lab",
+                domain="good.test",
+                submission=SubmissionServer("smtp.good.test", 587),
+                helo="mail.good.test",
+            )
+        }
+    )
+    app = make_app("good.test", config=config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await show_ports(pilot)
+        greeted = {
+            line.text
+            for probe in pane.probes
+            for line in probe.transcript
+            if line.direction == "C" and line.text.startswith("EHLO")
+        }
+        assert greeted == {"EHLO mail.good.test"}
