@@ -780,10 +780,28 @@ def blocked_extension(name: str) -> str | None:
     return extension if extension in GMAIL_BLOCKED_EXTENSIONS else None
 
 
+_DIRECTION_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""Unicode bidi controls: in a file name they make `invoice\u202efdp.exe` display as
+`invoiceexe.pdf`."""
+
+
 def _attachment_findings(files: list[AttachedFile]) -> list[Finding]:
     findings = []
     for file in files:
         shown = _clip(file.filename or "(unnamed)")
+        if any(char in _DIRECTION_CONTROLS for char in file.filename):
+            findings.append(
+                _finding(
+                    "attachment-name-spoof",
+                    Status.FAIL,
+                    f"The file name {shown} holds Unicode direction controls, which make a "
+                    "name show another extension than it has (an .exe passed off as a "
+                    ".pdf); filters treat such a name as malware.",
+                    "Rename the file with plain characters.",
+                )
+            )
         extension = blocked_extension(file.filename)
         inner = [(name, found) for name in file.inner_names if (found := blocked_extension(name))]
         if extension or inner:

@@ -517,3 +517,14 @@ async def test_an_oversized_message_with_files_says_base64_grows_them(ctx):
         size_limit=100_000,
     )
     assert "a third larger" in by_code(findings, "send.too-big").message
+
+
+async def test_a_file_name_with_direction_controls_is_called_a_spoof(ctx):
+    spoof = Attachment("invoice\u202efdp.exe", "application/octet-stream", b"MZ")
+    findings = await lint_message(
+        ctx, good_message(attachments=[spoof]), envelope_from="b@good.test", dkim_domain="good.test"
+    )
+    found = by_code(findings, "send.attachment-name-spoof")
+    assert found.severity is Status.FAIL
+    assert "\u202e" not in found.message  # shown escaped, never acted on by the terminal
+    assert "(.exe)" in by_code(findings, "send.blocked-attachment").message
