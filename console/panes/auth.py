@@ -166,11 +166,11 @@ class AuthPane(Pane):
     def compose(self) -> ComposeResult:
         yield AuditProgress(id="auth-progress")
         with Horizontal(id="auth-body"):
-            with Vertical(id="auth-left"):
+            with Vertical(id="auth-left", classes="pane-box"):
                 yield CheckTable(id="auth-checks")
                 with VerticalScroll(id="auth-changes-scroll"):
                     yield ChangeList(id="auth-changes")
-            with VerticalScroll(id="auth-detail"):
+            with VerticalScroll(id="auth-detail", classes="pane-box"):
                 yield Static(id="detail-heading")
                 yield Static(id="detail-changes")
                 yield FindingsView(id="detail-findings")

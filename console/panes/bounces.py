@@ -406,15 +406,6 @@ class BouncesPane(Pane):
         max-height: 2;
         padding: 0 1;
     }
-    #bounces-groups-box, #bounces-sources-box, #bounces-detail-box, #bounces-messages-box {
-        border: round $panel-lighten-2;
-        border-title-color: $text-muted;
-    }
-    #bounces-groups-box:focus-within, #bounces-sources-box:focus-within,
-    #bounces-detail-box:focus-within, #bounces-messages-box:focus-within {
-        border: round $accent;
-        border-title-color: $text;
-    }
     #bounces-groups-box, #bounces-sources-box {
         height: auto;
         max-height: 40%;
@@ -602,14 +593,14 @@ class BouncesPane(Pane):
             yield Label("Bounces:", id="bounces-source-label")
             yield Input(id="bounces-path", compact=True)
         yield Static(id="bounces-status")
-        with Vertical(id="bounces-groups-box"):
+        with Vertical(id="bounces-groups-box", classes="pane-box"):
             yield BounceGroups(id="bounces-groups")
-        with Vertical(id="bounces-sources-box"):
+        with Vertical(id="bounces-sources-box", classes="pane-box"):
             yield DmarcSources(id="bounces-sources")
         with Horizontal(id="bounces-body"):
-            with VerticalScroll(id="bounces-detail-box"):
+            with VerticalScroll(id="bounces-detail-box", classes="pane-box"):
                 yield BounceDetail(id="bounces-detail")
-            with Vertical(id="bounces-messages-box"):
+            with Vertical(id="bounces-messages-box", classes="pane-box"):
                 yield BounceMessages(id="bounces-messages")
 
     def on_mount(self) -> None:

@@ -137,15 +137,6 @@ class PortsPane(Pane):
     #ports-host {
         width: 1fr;
     }
-    #ports-grid-box, #ports-run-findings-box, #ports-detail-box, #ports-transcript {
-        border: round $panel-lighten-2;
-        border-title-color: $text-muted;
-    }
-    #ports-grid-box:focus-within, #ports-run-findings-box:focus-within,
-    #ports-detail-box:focus-within, #ports-transcript:focus-within {
-        border: round $accent;
-        border-title-color: $text;
-    }
     #ports-grid-box {
         height: auto;
         max-height: 40%;
@@ -267,15 +258,15 @@ class PortsPane(Pane):
         with Horizontal(id="ports-host-row"):
             yield Label("Probe host:", id="ports-host-label")
             yield Input(id="ports-host", compact=True)
-        with Vertical(id="ports-grid-box"):
+        with Vertical(id="ports-grid-box", classes="pane-box"):
             yield PortGrid(id="ports-grid")
         # Its FindingsView is mounted on first use: until then the Authentication
         # pane's is the screen's only one (what `query_one(FindingsView)` finds).
-        yield VerticalScroll(id="ports-run-findings-box")
+        yield VerticalScroll(id="ports-run-findings-box", classes="pane-box")
         with Horizontal(id="ports-body"):
-            with VerticalScroll(id="ports-detail-box"):
+            with VerticalScroll(id="ports-detail-box", classes="pane-box"):
                 yield PortDetail(id="ports-detail")
-            yield TranscriptLog(id="ports-transcript")
+            yield TranscriptLog(id="ports-transcript", classes="pane-box")
 
     def on_mount(self) -> None:
         self.query_one("#ports-grid-box").border_title = "Ports"

@@ -174,15 +174,6 @@ class PostmasterPane(Pane):
         max-height: 3;
         padding: 0 1;
     }
-    #pm-chart-box, #pm-left, #pm-rates-box {
-        border: round $panel-lighten-2;
-        border-title-color: $text-muted;
-        border-subtitle-color: $text-muted;
-    }
-    #pm-chart-box:focus-within, #pm-left:focus-within, #pm-rates-box:focus-within {
-        border: round $accent;
-        border-title-color: $text;
-    }
     #pm-chart-box {
         height: auto;
         padding: 0 1;
@@ -350,11 +341,11 @@ class PostmasterPane(Pane):
     def compose(self) -> ComposeResult:
         yield FetchProgress(id="pm-progress")
         yield Static(id="pm-notes")
-        with Vertical(id="pm-chart-box"):
+        with Vertical(id="pm-chart-box", classes="pane-box"):
             yield SpamChart(id="pm-chart")
         with Horizontal(id="pm-lower"):
             with (
-                Vertical(id="pm-left"),
+                Vertical(id="pm-left", classes="pane-box"),
                 ContentSwitcher(initial="pm-compliance-view", id="pm-switcher"),
             ):
                 with Vertical(id="pm-compliance-view"):
@@ -363,7 +354,7 @@ class PostmasterPane(Pane):
                 with Vertical(id="pm-domains-view"):
                     yield PostmasterDomains(id="pm-domains")
                     yield Static(id="pm-domains-note")
-            with VerticalScroll(id="pm-rates-box"):
+            with VerticalScroll(id="pm-rates-box", classes="pane-box"):
                 yield RateTable(id="pm-rates")
 
     def on_mount(self) -> None:

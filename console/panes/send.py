@@ -586,15 +586,6 @@ class SendPane(Pane):
     #send-body {
         height: 1fr;
     }
-    #send-form-box, #send-lint-box, #send-result-box, #send-readback-box, #send-transcript {
-        border: round $panel-lighten-2;
-        border-title-color: $text-muted;
-    }
-    #send-form-box:focus-within, #send-lint-box:focus-within, #send-result-box:focus-within,
-    #send-readback-box:focus-within, #send-transcript:focus-within {
-        border: round $accent;
-        border-title-color: $text;
-    }
     #send-form-box {
         width: 1fr;
         max-width: 52;
@@ -752,16 +743,16 @@ class SendPane(Pane):
     def compose(self) -> ComposeResult:
         yield Static(id="send-status")
         with Horizontal(id="send-body"):
-            with Vertical(id="send-form-box"):
+            with Vertical(id="send-form-box", classes="pane-box"):
                 yield ComposeForm(id="send-form", cursor_blink=self.session.cursor_blink)
             with Vertical(id="send-side"):
-                with VerticalScroll(id="send-lint-box"):
+                with VerticalScroll(id="send-lint-box", classes="pane-box"):
                     yield Static(id="send-lint-summary")
-                with VerticalScroll(id="send-result-box"):
+                with VerticalScroll(id="send-result-box", classes="pane-box"):
                     yield SendResultView(id="send-result")
-                with VerticalScroll(id="send-readback-box"):
+                with VerticalScroll(id="send-readback-box", classes="pane-box"):
                     yield ReadbackView(id="send-readback")
-                yield TranscriptLog(id="send-transcript")
+                yield TranscriptLog(id="send-transcript", classes="pane-box")
 
     def on_mount(self) -> None:
         self.query_one("#send-form-box").border_title = "Compose"
