@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials
 
+from console.files import UnreadableFile, read_regular_file
 from console.postmaster.client import LOGIN_HINT, PostmasterError
 
 SCOPES: tuple[str, ...] = (
@@ -81,16 +81,10 @@ def load_credentials(
         PostmasterError: the file is unreadable or not a known credential type.
     """
     try:
-        # A FIFO or device would block or never end: only a regular file is opened.
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise PostmasterError("config", f"credentials {path} are not a regular file")
-        with path.open("rb") as file:
-            raw = file.read(CREDENTIALS_FILE_LIMIT + 1)
-        if len(raw) > CREDENTIALS_FILE_LIMIT:
-            raise PostmasterError("config", f"credentials {path} are too large for a key file")
-        info = json.loads(raw.decode("utf-8"))
-    except OSError as exc:
-        raise PostmasterError("config", f"cannot read credentials {path}: {exc.strerror}") from None
+        info = json.loads(read_regular_file(path, CREDENTIALS_FILE_LIMIT).decode("utf-8"))
+    except UnreadableFile as exc:
+        reason = "too large for a key file" if exc.size is not None else exc.reason
+        raise PostmasterError("config", f"cannot read credentials {path}: {reason}") from None
     except (ValueError, RecursionError):
         raise PostmasterError("config", f"credentials {path} are not valid JSON") from None
     if not isinstance(info, dict):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import email.policy
 import email.utils
 import mimetypes
-import stat
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from console.errors import MailscopeError
+from console.files import UnreadableFile, read_regular_file
 
 TEST_ID_HEADER = "X-Mailscope-Test"
 """Carries the test's uuid, so readback finds this message among the seed mailbox's."""
@@ -63,21 +63,15 @@ def read_attachment(path: Path | str) -> Attachment:
     """
     path = Path(path).expanduser()
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise MailscopeError(f"Cannot attach {path}", "not a regular file")
-        if info.st_size > MAX_ATTACHMENT_BYTES:
-            raise MailscopeError(
-                f"Cannot attach {path}",
-                f"{info.st_size:,} bytes, over the {MAX_ATTACHMENT_BYTES // 2**20} MiB a "
-                "test send takes (and over every provider's message limit)",
+        data = read_regular_file(path, MAX_ATTACHMENT_BYTES)
+    except UnreadableFile as exc:
+        reason = exc.reason
+        if exc.size is not None:
+            reason = (
+                f"{exc.size:,} bytes, over the {MAX_ATTACHMENT_BYTES // 2**20} MiB a test "
+                "send takes (and over every provider's message limit)"
             )
-        with path.open("rb") as file:
-            data = file.read(MAX_ATTACHMENT_BYTES + 1)
-    except OSError as exc:
-        raise MailscopeError(f"Cannot attach {path}", exc.strerror or str(exc)) from None
-    if len(data) > MAX_ATTACHMENT_BYTES:  # it grew between stat and read
-        raise MailscopeError(f"Cannot attach {path}", "the file is too large")
+        raise MailscopeError(f"Cannot attach {path}", reason) from None
     content_type, encoding = mimetypes.guess_type(path.name, strict=False)
     if content_type is None or encoding is not None:
         # A .tar.gz is sent as the gzip it is, not as the tar inside.

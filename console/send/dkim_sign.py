@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from console.auth.resolver import ResolverContext
 from console.errors import MailscopeError
+from console.files import UnreadableFile, read_regular_file
 
 SIGNED_HEADERS: tuple[str, ...] = (
     "from",
@@ -56,15 +56,10 @@ def read_key(path: str | Path) -> bytes:
     """
     path = Path(path).expanduser()
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise MailscopeError("Cannot read the DKIM key", f"{path}: not a regular file")
-        with path.open("rb") as file:
-            data = file.read(KEY_FILE_LIMIT + 1)
-    except OSError as exc:
-        raise MailscopeError("Cannot read the DKIM key", f"{path}: {exc.strerror or exc}") from None
-    if len(data) > KEY_FILE_LIMIT:
-        raise MailscopeError("Cannot read the DKIM key", f"{path}: too large for a PEM key")
-    return data
+        return read_regular_file(path, KEY_FILE_LIMIT)
+    except UnreadableFile as exc:
+        reason = "too large for a PEM key" if exc.size is not None else exc.reason
+        raise MailscopeError("Cannot read the DKIM key", f"{path}: {reason}") from None
 
 
 def _load(key_pem: bytes | str) -> tuple[bytes, bytes]:

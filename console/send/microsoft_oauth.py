@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from console.errors import MailscopeError
+from console.files import UnreadableFile, read_regular_file
 
 if TYPE_CHECKING:
     from console.auth.resolver import ResolverContext
@@ -111,14 +111,10 @@ class MicrosoftCredentials:
 def read_json(path: Path) -> Any:
     """A small JSON file, read only if it is a regular file (a FIFO never opens)."""
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise MailscopeError(f"Cannot read {path}", "not a regular file")
-        with path.open("rb") as file:
-            data = file.read(CREDENTIALS_FILE_LIMIT + 1)
-    except OSError as exc:
-        raise MailscopeError(f"Cannot read {path}", exc.strerror or str(exc)) from None
-    if len(data) > CREDENTIALS_FILE_LIMIT:
-        raise MailscopeError(f"Cannot read {path}", "too large for a credentials file")
+        data = read_regular_file(path, CREDENTIALS_FILE_LIMIT)
+    except UnreadableFile as exc:
+        reason = "too large for a credentials file" if exc.size is not None else exc.reason
+        raise MailscopeError(f"Cannot read {path}", reason) from None
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
