@@ -48,14 +48,7 @@ from console.errors import MailscopeError
 from console.model import Finding, Status
 from console.panes.base import Pane, notify_text
 from console.ports.model import TranscriptLine
-from console.send.compose import (
-    Copy,
-    TestMessage,
-    address_domain,
-    build_copies,
-    dkim_key_for,
-    read_attachment,
-)
+from console.send.compose import Copy, TestMessage, address_domain, compose_and_sign
 from console.send.guard import SendGuard, process_guard
 from console.send.result import SendResult
 from widgets.compose_form import ComposeDefaults, ComposeForm, ComposeValues
@@ -284,13 +277,15 @@ def compose_from_form(
         list_unsubscribe_mailto=values.unsubscribe_mailto,
         list_unsubscribe_https=values.unsubscribe_https,
         one_click=values.one_click,
-        attachments=[read_attachment(path) for path in values.attachments],
     )
-    dkim = None
-    if values.dkim_key:
-        dkim = dkim_key_for(values.from_addr, values.dkim_key, values.dkim_selector)
-    message, copies = build_copies(spec, paths, dkim=dkim, clock=clock)
-    return message, copies, dkim.domain if dkim else None
+    return compose_and_sign(
+        spec,
+        paths,
+        attachment_files=values.attachments,
+        dkim_key_file=values.dkim_key,
+        selector=values.dkim_selector,
+        clock=clock,
+    )
 
 
 def plan_for(

@@ -409,13 +409,7 @@ def compose_copies(
     args: argparse.Namespace, paths: Sequence[str]
 ) -> tuple[EmailMessage, dict[str, Copy], str | None]:
     """The message, each path's copy (own test id each, signed), and the DKIM d=."""
-    from console.send.compose import (
-        TEXT_BODY,
-        TestMessage,
-        build_copies,
-        dkim_key_for,
-        read_attachment,
-    )
+    from console.send.compose import TEXT_BODY, TestMessage, compose_and_sign
 
     mailto, https = _unsubscribe_targets(args.unsubscribe or ())
     spec = TestMessage(
@@ -427,13 +421,14 @@ def compose_copies(
         list_unsubscribe_mailto=mailto,
         list_unsubscribe_https=https,
         one_click=args.one_click,
-        attachments=[read_attachment(path) for path in args.attach or ()],
     )
-    dkim = None
-    if args.dkim_key is not None:
-        dkim = dkim_key_for(args.from_addr, args.dkim_key, args.selector)
-    message, copies = build_copies(spec, paths, dkim=dkim)
-    return message, copies, dkim.domain if dkim else None
+    return compose_and_sign(
+        spec,
+        paths,
+        attachment_files=args.attach or (),
+        dkim_key_file=args.dkim_key,
+        selector=args.selector,
+    )
 
 
 # -- running -----------------------------------------------------------------------------

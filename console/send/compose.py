@@ -278,3 +278,31 @@ def build_copies(
     if first is None:
         raise ValueError("build_copies needs at least one path")
     return first, copies
+
+
+def compose_and_sign(
+    spec: TestMessage,
+    paths: Sequence[str],
+    *,
+    attachment_files: Sequence[Path | str] = (),
+    dkim_key_file: Path | str | None = None,
+    selector: str | None = None,
+    clock: Clock = _utc_now,
+) -> tuple[EmailMessage, dict[str, Copy], str | None]:
+    """Read the files the admin named, then build (and sign) each path's copy: what the
+    command and the Send pane both do. Blocking (files, signing): the pane calls it in a
+    thread.
+
+    Returns:
+        The message (for lint), each path's copy, and the DKIM d= (None when unsigned).
+
+    Raises:
+        MailscopeError: an attachment or the key cannot be read, the key has no selector,
+            or a header cannot be put in a message.
+    """
+    if attachment_files:
+        read = [read_attachment(path) for path in attachment_files]
+        spec = replace(spec, attachments=[*spec.attachments, *read])
+    dkim = dkim_key_for(spec.from_addr, dkim_key_file, selector) if dkim_key_file else None
+    message, copies = build_copies(spec, paths, dkim=dkim, clock=clock)
+    return message, copies, dkim.domain if dkim else None
